@@ -1,0 +1,297 @@
+"""Frozen configuration dataclasses; every field's docstring is its --help text.
+
+Data flows one way: a ``TrainConfig`` is validated (``validate``), resolved against the task
+(``resolve``) and then only read. Derived quantities are properties, never mutated fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Activation = Literal["swish", "relu"]
+ContrastiveLoss = Literal["fwd_infonce", "bwd_infonce", "sym_infonce", "binary_nce"]
+Energy = Literal["l2", "l2_squared", "dot", "cosine"]
+
+BLOCK_LAYERS = 4
+"""Dense layers per residual block; depth counts these layers."""
+
+
+class ConfigError(ValueError):
+    """A bad setting, reported as one line naming the field and the fix."""
+
+
+@dataclass(frozen=True)
+class TowerConfig:
+    """Shape of one residual tower (the trunk of the actor or of a critic encoder)."""
+
+    depth: int
+    width: int
+    residual: bool = True
+    layer_norm: bool = True
+    activation: Activation = "swish"
+    remat: bool = False
+    scan_blocks: bool = True
+    scan_unroll: int = 1
+
+    @property
+    def num_blocks(self) -> int:
+        """Residual blocks in the tower (depth / 4)."""
+        return self.depth // BLOCK_LAYERS
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Actor and critic architecture."""
+
+    depth: int = 4
+    """Dense layers inside the residual blocks (multiple of 4), for actor and critic alike."""
+    width: int = 256
+    """Hidden width of every layer, for actor and critic alike."""
+    actor_depth: int | None = None
+    """Actor depth; overrides --depth for the actor."""
+    actor_width: int | None = None
+    """Actor width; overrides --width for the actor."""
+    critic_depth: int | None = None
+    """Depth of both critic encoders phi(s,a) and psi(g); overrides --depth."""
+    critic_width: int | None = None
+    """Width of both critic encoders; overrides --width."""
+    repr_dim: int = 64
+    """Size of the critic embeddings phi(s,a) and psi(g)."""
+    residual: bool = True
+    """Residual connections every 4 layers (ablation: --no-residual)."""
+    layer_norm: bool = True
+    """LayerNorm after every Dense (ablation: --no-layer-norm)."""
+    activation: Activation = "swish"
+    """Hidden activation (ablation: relu)."""
+    remat: bool = False
+    """Rematerialise each residual block in the backward pass: less memory, more compute."""
+    scan_blocks: bool = True
+    """Run the blocks as a lax.scan over stacked parameters (compile time flat in depth);
+    --no-scan-blocks unrolls them in Python (compile time grows with depth)."""
+    scan_unroll: int = 1
+    """Blocks per scan iteration (lax.scan unroll); larger can run faster, compiles slower."""
+
+    def _tower(self, depth: int | None, width: int | None) -> TowerConfig:
+        return TowerConfig(
+            depth=self.depth if depth is None else depth,
+            width=self.width if width is None else width,
+            residual=self.residual,
+            layer_norm=self.layer_norm,
+            activation=self.activation,
+            remat=self.remat,
+            scan_blocks=self.scan_blocks,
+            scan_unroll=self.scan_unroll,
+        )
+
+    @property
+    def actor_tower(self) -> TowerConfig:
+        """The actor's resolved tower shape."""
+        return self._tower(self.actor_depth, self.actor_width)
+
+    @property
+    def critic_tower(self) -> TowerConfig:
+        """The critic encoders' resolved tower shape."""
+        return self._tower(self.critic_depth, self.critic_width)
+
+
+@dataclass(frozen=True)
+class CRLConfig:
+    """Contrastive RL objective and optimisation."""
+
+    batch_size: int = 256
+    """Minibatch size of one SGD step (the InfoNCE logits are batch x batch)."""
+    discount: float = 0.99
+    """gamma of the hindsight goal distribution P(k) ~ gamma^k (no TD target uses it)."""
+    contrastive_loss: ContrastiveLoss = "fwd_infonce"
+    """Critic objective: softmax over goals (fwd), over state-actions (bwd), both (sym), or
+    sigmoid binary NCE."""
+    energy: Energy = "l2"
+    """Critic value f(s,a,g) from the embeddings: -||phi-psi|| (l2), -||phi-psi||^2
+    (l2_squared), phi.psi (dot), or cosine similarity."""
+    logsumexp_penalty: float = 0.1
+    """Weight of mean(logsumexp(logits, axis=1)^2) added to the critic loss."""
+    actor_lr: float = 3e-4
+    """Adam learning rate of the actor."""
+    critic_lr: float = 3e-4
+    """Adam learning rate of both critic encoders."""
+    alpha_lr: float = 3e-4
+    """Adam learning rate of log(alpha), the entropy temperature."""
+    target_entropy_scale: float = 0.5
+    """Target entropy = -scale * action_dim."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A full training run: task, schedule, networks, objective and outputs."""
+
+    env: str = "point_u_maze"
+    """Task name (see `deepcrl envs`)."""
+    episode_length: int | None = None
+    """Steps per episode; default: the task's own length."""
+    num_envs: int = 128
+    """Parallel environments collecting experience."""
+    unroll_length: int = 25
+    """Env steps per environment in one training step."""
+    sgd_steps: int = 16
+    """SGD steps per training step; the update-to-data ratio is
+    sgd_steps * batch_size / (num_envs * unroll_length)."""
+    total_env_steps: int = 2_048_000
+    """Env steps collected by training (prefill excluded); must split evenly into epochs."""
+    num_epochs: int = 20
+    """Training is cut into this many epochs, with one evaluation after each."""
+    prefill_steps: int = 200
+    """Env steps per environment collected before training starts (>= episode length)."""
+    replay_capacity: int = 2000
+    """Replay buffer length in time steps per environment."""
+    num_eval_envs: int = 128
+    """Environments (= episodes) per evaluation."""
+    seed: int = 0
+    """Random seed for everything."""
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    """Actor and critic architecture."""
+    crl: CRLConfig = field(default_factory=CRLConfig)
+    """Contrastive RL objective and optimisation."""
+    run_dir: Path | None = None
+    """Where the run writes config.json and metrics.jsonl; default runs/<env>-<time>."""
+    overwrite: bool = False
+    """Allow writing into an existing, non-empty run directory."""
+    progress: bool = True
+    """Show a progress bar (off: one line per epoch)."""
+
+    # ---- derived schedule ------------------------------------------------------------
+    @property
+    def env_steps_per_train_step(self) -> int:
+        """Env steps collected by one training step (num_envs * unroll_length)."""
+        return self.num_envs * self.unroll_length
+
+    @property
+    def train_steps_per_epoch(self) -> int:
+        """Training steps in one epoch (exact: validate() rejects remainders)."""
+        return self.total_env_steps // (self.num_epochs * self.env_steps_per_train_step)
+
+    @property
+    def env_steps_per_epoch(self) -> int:
+        """Env steps collected in one epoch."""
+        return self.train_steps_per_epoch * self.env_steps_per_train_step
+
+    @property
+    def prefill_env_steps(self) -> int:
+        """Env steps spent on the prefill, all environments together."""
+        return self.prefill_steps * self.num_envs
+
+    @property
+    def transitions_per_train_step(self) -> int:
+        """Relabelled transitions consumed by the SGD steps of one training step."""
+        return self.sgd_steps * self.crl.batch_size
+
+    @property
+    def update_to_data_ratio(self) -> float:
+        """Transitions used by SGD per transition collected."""
+        return self.transitions_per_train_step / self.env_steps_per_train_step
+
+    def with_episode_length(self, default_episode_length: int) -> TrainConfig:
+        """This config with episode_length resolved against the task's default."""
+        if self.episode_length is not None:
+            return self
+        return dataclasses.replace(self, episode_length=default_episode_length)
+
+    @property
+    def resolved_episode_length(self) -> int:
+        """Episode length; only valid after with_episode_length()."""
+        if self.episode_length is None:
+            raise ConfigError("episode_length is unresolved: call with_episode_length first")
+        return self.episode_length
+
+    def validate(self) -> None:
+        """Reject bad settings and combinations before anything is compiled."""
+        _check_positive(self, "num_envs", "unroll_length", "sgd_steps", "total_env_steps")
+        _check_positive(self, "num_epochs", "prefill_steps", "replay_capacity", "num_eval_envs")
+        _check_positive(self.crl, "batch_size")
+        if self.episode_length is not None and self.episode_length < 2:
+            raise ConfigError(f"episode_length={self.episode_length}: must be at least 2")
+        net = self.network
+        for name in ("depth", "actor_depth", "critic_depth"):
+            value = getattr(net, name)
+            if value is not None and (value < BLOCK_LAYERS or value % BLOCK_LAYERS):
+                raise ConfigError(
+                    f"{name}={value}: depth counts Dense layers in residual blocks of "
+                    f"{BLOCK_LAYERS} and must be a positive multiple of {BLOCK_LAYERS} "
+                    f"(try {max(BLOCK_LAYERS, round(value / BLOCK_LAYERS) * BLOCK_LAYERS)})"
+                )
+        for name in ("width", "actor_width", "critic_width", "repr_dim", "scan_unroll"):
+            value = getattr(net, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{name}={value}: must be positive")
+        if not 0.0 < self.crl.discount < 1.0:
+            raise ConfigError(f"discount={self.crl.discount}: must lie strictly in (0, 1)")
+        for name in ("actor_lr", "critic_lr", "alpha_lr"):
+            if getattr(self.crl, name) <= 0:
+                raise ConfigError(f"{name}={getattr(self.crl, name)}: must be positive")
+        if self.crl.logsumexp_penalty < 0:
+            raise ConfigError(f"logsumexp_penalty={self.crl.logsumexp_penalty}: must be >= 0")
+        if self.crl.batch_size < 2:
+            raise ConfigError("batch_size must be at least 2: InfoNCE needs negatives")
+        if self.crl.batch_size > self.prefill_env_steps:
+            raise ConfigError(
+                f"batch_size={self.crl.batch_size} exceeds the {self.prefill_env_steps} "
+                f"transitions in the buffer after the prefill (num_envs*prefill_steps): lower "
+                f"batch_size or raise prefill_steps"
+            )
+        per_epoch = self.num_epochs * self.env_steps_per_train_step
+        if self.total_env_steps % per_epoch:
+            lower = max(1, self.total_env_steps // per_epoch) * per_epoch
+            upper = lower + per_epoch
+            raise ConfigError(
+                f"total_env_steps={self.total_env_steps} does not split into {self.num_epochs} "
+                f"epochs of whole training steps of num_envs*unroll_length="
+                f"{self.env_steps_per_train_step} env steps: use {lower} or {upper}"
+            )
+        if self.replay_capacity < self.prefill_steps:
+            raise ConfigError(
+                f"replay_capacity={self.replay_capacity} is smaller than prefill_steps="
+                f"{self.prefill_steps}: raise replay_capacity"
+            )
+        if self.replay_capacity < self.unroll_length:
+            raise ConfigError(
+                f"replay_capacity={self.replay_capacity} is smaller than unroll_length="
+                f"{self.unroll_length}: raise replay_capacity"
+            )
+        if self.episode_length is not None:
+            if self.prefill_steps < self.episode_length:
+                raise ConfigError(
+                    f"prefill_steps={self.prefill_steps} is shorter than one episode "
+                    f"(episode_length={self.episode_length}): relabelling samples windows of one "
+                    f"episode length, so raise prefill_steps to at least {self.episode_length}"
+                )
+
+    @property
+    def sample_windows(self) -> int:
+        """Buffer windows (one episode length each) drawn per training step.
+
+        The SGD steps need sgd_steps * batch_size transitions with a valid future; a window
+        loses at least its last step and one per episode boundary, so draw twice as many.
+        """
+        window = self.resolved_episode_length
+        return 2 * math.ceil(self.transitions_per_train_step / (window - 1))
+
+    @property
+    def sample_pool_size(self) -> int:
+        """Transitions relabelled per training step before the SGD data is drawn from them."""
+        return self.sample_windows * self.resolved_episode_length
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly nested dict of every field."""
+        out = dataclasses.asdict(self)
+        out["run_dir"] = None if self.run_dir is None else str(self.run_dir)
+        return out
+
+
+def _check_positive(obj: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if value <= 0:
+            raise ConfigError(f"{name}={value}: must be a positive integer")

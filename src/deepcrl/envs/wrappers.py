@@ -1,0 +1,177 @@
+"""Composable GoalEnv wrappers: time limit, trajectory ids, auto-reset, vmap.
+
+Training stack (innermost first), built by ``wrap_for_training``:
+
+    VmapWrapper(TrajectoryIdWrapper(AutoResetWrapper(EpisodeWrapper(env))))
+
+Convention after a step that ends an episode (time limit or termination):
+
+- ``done = 1`` and ``info["truncation"]`` (1.0 on a time limit, 0.0 on a termination)
+  and ``metrics`` describe the step just taken;
+- everything else describes the FIRST state of the next episode: ``obs``, ``physics`` (a
+  fresh reset with a new start and a new goal), ``info["steps"] = 0`` and
+  ``info["traj_id"]`` = previous id + 1.
+
+So a state's ``obs`` and ``info["traj_id"]`` always belong to the same episode: a trainer
+stores (state.obs, state.info["traj_id"]) of the state an action was taken in. The obs at
+which the old episode ended is not returned (CRL does not need it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from deepcrl.envs.base import EnvState, GoalEnv
+
+
+class Wrapper(GoalEnv):
+    """A GoalEnv around another; forwards metadata and unknown attributes to it."""
+
+    def __init__(self, env: GoalEnv) -> None:
+        """Wrap ``env``, copying its static metadata."""
+        self.env = env
+        self.state_dim = env.state_dim
+        self.goal_indices = env.goal_indices
+        self.action_dim = env.action_dim
+        self.goal_reach_thresh = env.goal_reach_thresh
+        self.default_episode_length = env.default_episode_length
+
+    def __getattr__(self, name: str) -> Any:
+        """Forward task-specific attributes (e.g. ``layout``) to the wrapped env."""
+        if name == "env":  # not yet set: avoid infinite recursion (e.g. during unpickling)
+            raise AttributeError(name)
+        return getattr(self.env, name)
+
+    @property
+    def unwrapped(self) -> GoalEnv:
+        """The innermost, unwrapped task."""
+        env = self.env
+        return env.unwrapped if isinstance(env, Wrapper) else env
+
+    def reset(self, key: jax.Array) -> EnvState:
+        """Reset the wrapped env."""
+        return self.env.reset(key)
+
+    def step(self, state: EnvState, action: jax.Array) -> EnvState:
+        """Step the wrapped env."""
+        return self.env.step(state, action)
+
+
+class EpisodeWrapper(Wrapper):
+    """Time limit: done = 1 once ``info["steps"]`` reaches ``episode_length``."""
+
+    def __init__(self, env: GoalEnv, episode_length: int) -> None:
+        """Wrap ``env`` with a limit of ``episode_length`` steps."""
+        if episode_length < 1:
+            raise ValueError(f"episode_length must be >= 1, got {episode_length}")
+        super().__init__(env)
+        self.episode_length = int(episode_length)
+        self.default_episode_length = self.episode_length
+
+    def reset(self, key: jax.Array) -> EnvState:
+        """Reset with steps = 0 and truncation = 0."""
+        state = self.env.reset(key)
+        info = {
+            **state.info,
+            "steps": jnp.zeros((), jnp.int32),
+            "truncation": jnp.zeros((), jnp.float32),
+        }
+        return state.replace(info=info)
+
+    def step(self, state: EnvState, action: jax.Array) -> EnvState:
+        """Step, count it, and end the episode at the limit."""
+        state = self.env.step(state, action)
+        steps = state.info["steps"] + 1
+        at_limit = steps >= self.episode_length
+        # truncation = 1 only when the time limit, not the task, ended the episode.
+        truncation = jnp.where(at_limit & (state.done == 0), 1.0, 0.0).astype(jnp.float32)
+        done = jnp.where(at_limit, 1.0, state.done).astype(jnp.float32)
+        info = {**state.info, "steps": steps, "truncation": truncation}
+        return state.replace(done=done, info=info)
+
+
+class AutoResetWrapper(Wrapper):
+    """After done = 1, return a fresh reset (new start and goal) with done still 1."""
+
+    # Info entries that describe the finished step, so they survive the reset.
+    STEP_INFO_KEYS: tuple[str, ...] = ("truncation",)
+
+    def reset(self, key: jax.Array) -> EnvState:
+        """Reset and keep a key in ``info["rng"]`` for later auto-resets."""
+        key_reset, key_next = jax.random.split(key)
+        state = self.env.reset(key_reset)
+        return state.replace(info={**state.info, "rng": key_next})
+
+    def step(self, state: EnvState, action: jax.Array) -> EnvState:
+        """Step; where done, swap in a fresh reset drawn with a new key."""
+        key_next, key_reset = jax.random.split(state.info["rng"])
+        stepped = self.env.step(state, action)
+        fresh = self.env.reset(key_reset)
+        is_done = stepped.done > 0.5  # () bool (per env slot under vmap)
+        pick = lambda new, old: jnp.where(is_done, new, old)
+        # Keys only outer wrappers know (e.g. traj_id) are not in fresh.info: keep them.
+        info = {
+            **stepped.info,
+            **{
+                k: jax.tree.map(pick, v, stepped.info[k])
+                for k, v in fresh.info.items()
+                if k not in self.STEP_INFO_KEYS
+            },
+            "rng": key_next,
+        }
+        return stepped.replace(
+            physics=jax.tree.map(pick, fresh.physics, stepped.physics),
+            obs=pick(fresh.obs, stepped.obs),
+            info=info,
+        )
+
+
+class TrajectoryIdWrapper(Wrapper):
+    """``info["traj_id"]``: per-slot episode counter, +1 on each done (put outside auto-reset)."""
+
+    def reset(self, key: jax.Array) -> EnvState:
+        """Reset with traj_id = 0."""
+        state = self.env.reset(key)
+        return state.replace(info={**state.info, "traj_id": jnp.zeros((), jnp.int32)})
+
+    def step(self, state: EnvState, action: jax.Array) -> EnvState:
+        """Step; done = 1 means the returned obs opens a new episode, so bump the id."""
+        traj_id = state.info["traj_id"]
+        state = self.env.step(state, action)
+        traj_id = traj_id + (state.done > 0.5).astype(jnp.int32)
+        return state.replace(info={**state.info, "traj_id": traj_id})
+
+
+class VmapWrapper(Wrapper):
+    """``num_envs`` independent copies: every leaf gets a leading (num_envs,) axis."""
+
+    def __init__(self, env: GoalEnv, num_envs: int) -> None:
+        """Batch ``env`` over ``num_envs`` slots."""
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        super().__init__(env)
+        self.num_envs = int(num_envs)
+
+    def reset(self, key: jax.Array) -> EnvState:
+        """Reset every slot with its own key split from ``key``."""
+        return jax.vmap(self.env.reset)(jax.random.split(key, self.num_envs))
+
+    def step(self, state: EnvState, action: jax.Array) -> EnvState:
+        """Step every slot; ``action`` is (num_envs, action_dim)."""
+        return jax.vmap(self.env.step)(state, action)
+
+
+def wrap_for_training(env: GoalEnv, episode_length: int, num_envs: int) -> GoalEnv:
+    """Time limit -> auto-reset with new goals -> trajectory ids -> vmap over slots."""
+    env = EpisodeWrapper(env, episode_length)
+    env = AutoResetWrapper(env)
+    env = TrajectoryIdWrapper(env)
+    return VmapWrapper(env, num_envs)
+
+
+def wrap_for_eval(env: GoalEnv, episode_length: int, num_envs: int) -> GoalEnv:
+    """Time limit -> vmap; no auto-reset (run exactly ``episode_length`` steps)."""
+    return VmapWrapper(EpisodeWrapper(env, episode_length), num_envs)
