@@ -2,9 +2,10 @@
 
 Layout: every array is (num_envs, capacity, ...), env axis first so it can be sharded
 across devices. Time is a ring: ``insert`` scatters an unroll at the write position
-(modulo capacity) and never copies the buffer. ``sample_windows`` gathers windows of
-consecutive steps; ``relabel`` draws, for every step t of a window, a future offset k >= 1
-with P(k) ~ gamma^k inside the same episode, in O(window) work per window.
+(modulo capacity) and never copies the buffer. ``sample_relabelled`` reads windows of
+consecutive trajectory ids and draws, for each candidate step t, a future offset k >= 1
+with P(k) ~ gamma^k inside the same episode, in O(window) work per window (no T x T
+matrix).
 """
 
 from __future__ import annotations
@@ -59,23 +60,6 @@ def insert(buffer: BufferState, unroll: Transitions) -> BufferState:
     )
 
 
-def sample_windows(
-    buffer: BufferState, key: jax.Array, num_windows: int, window: int
-) -> Transitions:
-    """Gather ``num_windows`` windows of ``window`` consecutive valid steps from random envs.
-
-    Returns leaves (num_windows, window, ...). Requires buffer.size >= window.
-    """
-    key_env, key_start = jax.random.split(key)
-    num_envs, capacity = buffer.data["traj_id"].shape[:2]
-    env = jax.random.randint(key_env, (num_windows,), 0, num_envs)
-    # Logical start in [0, size - window]; logical 0 is the oldest valid step.
-    start = jax.random.randint(key_start, (num_windows,), 0, buffer.size - window + 1)
-    oldest = (buffer.insert_pos - buffer.size) % capacity
-    time = (oldest + start[:, None] + jnp.arange(window)[None, :]) % capacity  # (W_n, window)
-    return jax.tree.map(lambda d: d[env[:, None], time], buffer.data)
-
-
 def steps_to_episode_end(traj_id: jax.Array) -> jax.Array:
     """For (window,) trajectory ids, the number of later steps in the same episode, (window,).
 
@@ -102,27 +86,6 @@ def sample_future_offset(key: jax.Array, available: jax.Array, discount: float) 
     return jnp.where(available > 0, k, 0)
 
 
-def relabel(
-    window: Transitions, key: jax.Array, discount: float, goal_indices: tuple[int, ...]
-) -> Transitions:
-    """Hindsight goals for one window (leaves (window, ...)).
-
-    Returns "state", "action", "goal" (the goal slice of the state k steps later in the same
-    episode), "offset" (k) and "valid" (False where no later step exists in the episode).
-    """
-    available = steps_to_episode_end(window["traj_id"])  # (window,)
-    offset = sample_future_offset(key, available, discount)
-    future = jnp.arange(available.shape[0]) + offset
-    goal = window["state"][future][:, jnp.asarray(goal_indices)]
-    return {
-        "state": window["state"],
-        "action": window["action"],
-        "goal": goal,
-        "offset": offset,
-        "valid": available > 0,
-    }
-
-
 def sample_relabelled(
     buffer: BufferState,
     key: jax.Array,
@@ -133,18 +96,46 @@ def sample_relabelled(
     discount: float,
     goal_indices: tuple[int, ...],
 ) -> Transitions:
-    """``num_samples`` relabelled transitions drawn without replacement from random windows.
+    """``num_samples`` transitions with hindsight goals, drawn uniformly from the buffer.
 
-    Valid transitions (those with a future in their episode) come first in random order, so
-    the result holds only valid ones whenever the windows hold num_samples of them (the
-    config sizes the pool at twice the need).
+    Each of ``num_windows`` windows covers 2 * ``window`` consecutive logical time steps of
+    one env, starting anywhere in [-(window - 1), size - 1] so that every stored step is
+    equally likely to fall in a window's first half. Steps in the first half are the
+    candidates: with episodes at most ``window`` long, their whole future in the episode
+    lies inside the window, so P(k) ~ gamma^k is never cut short by the window (only by the
+    episode's end or by the newest data). Steps outside the stored data get sentinel ids
+    that no episode shares. Only trajectory ids are read for the whole window; states and
+    actions are gathered for the chosen transitions alone.
+
+    Returns "state", "action", "goal", "offset" (k) and "valid" (False for a candidate
+    without a later step in its episode; such rows appear only when the windows hold fewer
+    than num_samples valid candidates, and then carry k = 0, the step's own goal).
     """
-    key_win, key_rel, key_perm = jax.random.split(key, 3)
-    windows = sample_windows(buffer, key_win, num_windows, window)
-    rel_keys = jax.random.split(key_rel, num_windows)
-    pool = jax.vmap(lambda w, k: relabel(w, k, discount, goal_indices))(windows, rel_keys)
-    pool = jax.tree.map(lambda x: x.reshape((num_windows * window, *x.shape[2:])), pool)
-    # Random priority in [0, 1) plus 1 for valid rows: sorting descending puts valid first.
-    priority = jax.random.uniform(key_perm, pool["valid"].shape) + pool["valid"]
-    chosen = jnp.argsort(-priority)[:num_samples]
-    return jax.tree.map(lambda x: x[chosen], pool)
+    key_env, key_start, key_offset, key_pick = jax.random.split(key, 4)
+    num_envs, capacity = buffer.data["traj_id"].shape[:2]
+    env = jax.random.randint(key_env, (num_windows,), 0, num_envs)
+    start = jax.random.randint(key_start, (num_windows,), -(window - 1), buffer.size)
+    logical = start[:, None] + jnp.arange(2 * window)[None, :]  # (n_win, 2W)
+    stored = (logical >= 0) & (logical < buffer.size)
+    oldest = (buffer.insert_pos - buffer.size) % capacity
+    time = (oldest + logical) % capacity  # physical slot of each logical step
+    traj_id = jnp.where(
+        stored, buffer.data["traj_id"][env[:, None], time], -1 - jnp.arange(2 * window)
+    )
+    available = jax.vmap(steps_to_episode_end)(traj_id)[:, :window]  # (n_win, W)
+    offset = sample_future_offset(key_offset, available, discount)
+    valid = stored[:, :window] & (available > 0)
+    # Random priority in [0, 1) plus 1 for valid candidates: sorting puts valid ones first.
+    priority = jax.random.uniform(key_pick, valid.shape) + valid
+    chosen = jnp.argsort(-priority.reshape(-1))[:num_samples]  # flat (window, step) index
+    w, t = chosen // window, chosen % window
+    e, now, k = env[w], time[w, t], offset[w, t]
+    future = (now + k) % capacity
+    goal = buffer.data["state"][e, future][:, jnp.asarray(goal_indices)]
+    return {
+        "state": buffer.data["state"][e, now],
+        "action": buffer.data["action"][e, now],
+        "goal": goal,
+        "offset": k,
+        "valid": valid[w, t],
+    }

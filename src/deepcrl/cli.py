@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import Annotated
 
 import tyro
@@ -39,14 +40,14 @@ def envs_command() -> None:
         )
 
 
-COMMANDS = {"train": train_command, "envs": envs_command}
+COMMANDS: dict[str, Callable[..., None]] = {"train": train_command, "envs": envs_command}
 
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run a subcommand; bad input exits 2 with one line."""
     try:
         tyro.extras.subcommand_cli_from_dict(COMMANDS, args=argv, prog="deepcrl")
-    except (ConfigError, ValueError) as err:
+    except ConfigError as err:
         if os.environ.get("DEEPCRL_TRACEBACK"):
             raise
         print(f"deepcrl: error: {err}", file=sys.stderr)

@@ -122,6 +122,11 @@ class CRLConfig:
     """Adam learning rate of log(alpha), the entropy temperature."""
     target_entropy_scale: float = 0.5
     """Target entropy = -scale * action_dim."""
+    actor_random_goals: float = 0.0
+    """Fraction of actor-loss goals replaced by another sample's goal from the minibatch
+    (0 = relabelled goals only, the paper's setting; the original CRL code offers 0.5).
+    Trains the policy on start/goal pairs the data never joined, leaning on the critic to
+    stitch them."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,8 @@ class TrainConfig:
 
     env: str = "point_u_maze"
     """Task name (see `deepcrl envs`)."""
+    eval_env: str | None = None
+    """Task used for evaluation (e.g. a maze's far-goal `_eval` layout); default: --env."""
     episode_length: int | None = None
     """Steps per episode; default: the task's own length."""
     num_envs: int = 128
@@ -231,6 +238,10 @@ class TrainConfig:
         for name in ("actor_lr", "critic_lr", "alpha_lr"):
             if getattr(self.crl, name) <= 0:
                 raise ConfigError(f"{name}={getattr(self.crl, name)}: must be positive")
+        if not 0.0 <= self.crl.actor_random_goals <= 1.0:
+            raise ConfigError(
+                f"actor_random_goals={self.crl.actor_random_goals}: must lie in [0, 1]"
+            )
         if self.crl.logsumexp_penalty < 0:
             raise ConfigError(f"logsumexp_penalty={self.crl.logsumexp_penalty}: must be >= 0")
         if self.crl.batch_size < 2:
@@ -260,28 +271,24 @@ class TrainConfig:
                 f"replay_capacity={self.replay_capacity} is smaller than unroll_length="
                 f"{self.unroll_length}: raise replay_capacity"
             )
-        if self.episode_length is not None:
-            if self.prefill_steps < self.episode_length:
-                raise ConfigError(
-                    f"prefill_steps={self.prefill_steps} is shorter than one episode "
-                    f"(episode_length={self.episode_length}): relabelling samples windows of one "
-                    f"episode length, so raise prefill_steps to at least {self.episode_length}"
-                )
+        if self.episode_length is not None and self.prefill_steps < self.episode_length:
+            raise ConfigError(
+                f"prefill_steps={self.prefill_steps} is shorter than one episode "
+                f"(episode_length={self.episode_length}): relabelling samples windows of one "
+                f"episode length, so raise prefill_steps to at least {self.episode_length}"
+            )
 
     @property
     def sample_windows(self) -> int:
-        """Buffer windows (one episode length each) drawn per training step.
+        """Buffer windows drawn per training step; each offers one episode length of
+        candidate transitions (see buffer.sample_relabelled).
 
-        The SGD steps need sgd_steps * batch_size transitions with a valid future; a window
-        loses at least its last step and one per episode boundary, so draw twice as many.
+        The SGD steps need sgd_steps * batch_size transitions with a valid future; windows
+        lose candidates at episode ends and at the edges of the stored data, so draw twice
+        as many as a full window would need.
         """
         window = self.resolved_episode_length
         return 2 * math.ceil(self.transitions_per_train_step / (window - 1))
-
-    @property
-    def sample_pool_size(self) -> int:
-        """Transitions relabelled per training step before the SGD data is drawn from them."""
-        return self.sample_windows * self.resolved_episode_length
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly nested dict of every field."""

@@ -49,8 +49,14 @@ class ProgressSink:
     """A progress bar over env steps showing steps/s, ETA and the latest eval score."""
 
     def __init__(self, total_env_steps: int, initial: int = 0) -> None:
-        self._bar = tqdm(total=total_env_steps, initial=initial, unit="step", unit_scale=True,
-                         dynamic_ncols=True, desc="train")
+        self._bar = tqdm(
+            total=total_env_steps,
+            initial=initial,
+            unit="step",
+            unit_scale=True,
+            dynamic_ncols=True,
+            desc="train",
+        )
 
     def log(self, record: Record) -> None:
         """Advance to the record's env_steps and show its scores."""

@@ -16,13 +16,13 @@ SQRT_EPS = 1e-12
 
 
 def _sq_dist_matrix(phi: jax.Array, psi: jax.Array) -> jax.Array:
-    """(B, B) squared distances ||phi_i - psi_j||^2 without a (B, B, D) intermediate."""
-    sq = (
-        jnp.sum(jnp.square(phi), axis=-1)[:, None]
-        + jnp.sum(jnp.square(psi), axis=-1)[None, :]
-        - 2.0 * phi @ psi.T
-    )
-    return jnp.maximum(sq, 0.0)
+    """(B, B) squared distances ||phi_i - psi_j||^2 from the differences themselves.
+
+    Not |phi|^2 + |psi|^2 - 2 phi.psi: that cancels catastrophically for close pairs (the
+    positives), worse under the TF32 matmuls JAX uses by default on GPU, and its gradient
+    at phi_i == psi_j is rounding noise scaled by 1/sqrt(SQRT_EPS).
+    """
+    return jnp.sum(jnp.square(phi[:, None, :] - psi[None, :, :]), axis=-1)  # (B, B)
 
 
 def _normalize(x: jax.Array) -> jax.Array:

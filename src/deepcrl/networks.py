@@ -72,6 +72,8 @@ class ResidualTower(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         """Map (..., in_dim) inputs to (..., width) features."""
         cfg = self.cfg
+        if cfg.depth < BLOCK_LAYERS or cfg.depth % BLOCK_LAYERS:
+            raise ValueError(f"tower depth {cfg.depth} is not a positive multiple of 4")
         x = nn.Dense(cfg.width, kernel_init=dense_init, name="input")(x)
         if cfg.layer_norm:
             x = nn.LayerNorm(epsilon=LAYER_NORM_EPS, name="input_norm")(x)

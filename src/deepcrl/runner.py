@@ -65,7 +65,9 @@ def prepare_run_dir(path: Path, overwrite: bool) -> Path:
         for stale in ("metrics.jsonl", "config.json"):
             (path / stale).unlink(missing_ok=True)
     except OSError as err:
-        raise ConfigError(f"run_dir={path} is not writable ({err.strerror}): choose another") from err
+        raise ConfigError(
+            f"run_dir={path} is not writable ({err.strerror}): choose another"
+        ) from err
     return path
 
 
@@ -112,7 +114,8 @@ def train(cfg: TrainConfig, sinks: list[Sink] | None = None, verbose: bool = Tru
     env = envs.make(cfg.env)
     cfg = cfg.with_episode_length(env.default_episode_length)
     cfg.validate()
-    trainer = make_trainer(cfg, env)
+    eval_env = env if cfg.eval_env is None else envs.make(cfg.eval_env)
+    trainer = make_trainer(cfg, env, eval_env)
     key = jax.random.PRNGKey(cfg.seed)
     key_init, key_eval = jax.random.split(key)
     counts = param_counts(jax.eval_shape(trainer.agent.init, key_init))
@@ -125,8 +128,11 @@ def train(cfg: TrainConfig, sinks: list[Sink] | None = None, verbose: bool = Tru
                 "config": cfg.to_dict() | {"run_dir": str(run_dir)},
                 "schedule": schedule,
                 "versions": package_versions(),
-                "device": {"platform": device.platform, "kind": device.device_kind,
-                           "count": jax.device_count()},
+                "device": {
+                    "platform": device.platform,
+                    "kind": device.device_kind,
+                    "count": jax.device_count(),
+                },
             },
             indent=2,
         )

@@ -18,7 +18,7 @@ from flax import struct
 
 from deepcrl import buffer as rb
 from deepcrl.agents.crl import CRLAgent, CRLState, make_networks
-from deepcrl.config import TrainConfig
+from deepcrl.config import ConfigError, TrainConfig
 from deepcrl.envs.base import EnvState, GoalEnv
 from deepcrl.envs.wrappers import wrap_for_training
 from deepcrl.evaluate import make_evaluator
@@ -55,10 +55,25 @@ class Trainer:
     """Deterministic-policy evaluation metrics."""
 
 
-def make_trainer(cfg: TrainConfig, env: GoalEnv) -> Trainer:
-    """Build the pure init / train_epoch / evaluate functions for a validated config."""
+def check_eval_env(env: GoalEnv, eval_env: GoalEnv, name: str) -> None:
+    """Reject an evaluation task whose observations or actions differ from the training task."""
+    shape = lambda e: (e.state_dim, e.goal_indices, e.action_dim)
+    if shape(env) != shape(eval_env):
+        raise ConfigError(
+            f"eval_env={name} has (state_dim, goal_indices, action_dim) {shape(eval_env)} but "
+            f"the training task has {shape(env)}: choose a layout of the same task"
+        )
+
+
+def make_trainer(cfg: TrainConfig, env: GoalEnv, eval_env: GoalEnv | None = None) -> Trainer:
+    """Build the pure init / train_epoch / evaluate functions for a validated config.
+
+    ``eval_env`` (default: ``env``) is the task evaluated after each epoch.
+    """
     cfg = cfg.with_episode_length(env.default_episode_length)
     cfg.validate()
+    eval_env = env if eval_env is None else eval_env
+    check_eval_env(env, eval_env, cfg.eval_env or cfg.env)
     episode_length = cfg.resolved_episode_length
     nets = make_networks(cfg.network, env.state_dim, env.action_dim, env.goal_dim)
     agent = CRLAgent(nets, cfg.crl)
@@ -144,7 +159,7 @@ def make_trainer(cfg: TrainConfig, env: GoalEnv) -> Trainer:
         return ts, jax.tree.map(jnp.mean, metrics)
 
     evaluator = make_evaluator(
-        env,
+        eval_env,
         episode_length,
         cfg.num_eval_envs,
         lambda params, obs: agent.act(params, obs, jax.random.PRNGKey(0), deterministic=True),

@@ -44,7 +44,9 @@ class CRLNetworks:
     goal_dim: int
 
 
-def make_networks(net: NetworkConfig, state_dim: int, action_dim: int, goal_dim: int) -> CRLNetworks:
+def make_networks(
+    net: NetworkConfig, state_dim: int, action_dim: int, goal_dim: int
+) -> CRLNetworks:
     """Build actor pi(a|s,g), phi(s,a) and psi(g) from the network config."""
     return CRLNetworks(
         actor=Actor(net.actor_tower, action_dim),
@@ -104,11 +106,16 @@ class CRLAgent:
             alpha_opt=alpha_tx.init(log_alpha),
         )
 
+    def actor_dist(self, actor_params: Params, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Pre-tanh Gaussian (mean, log_std), each (..., action_dim)."""
+        mean, log_std = self.nets.actor.apply(actor_params, obs)
+        return mean, log_std  # type: ignore[return-value]
+
     def act(
         self, actor_params: Params, obs: jax.Array, key: jax.Array, deterministic: bool
     ) -> jax.Array:
         """Actions in [-1, 1] for obs (..., state_dim + goal_dim): sampled, or tanh(mean)."""
-        mean, log_std = self.nets.actor.apply(actor_params, obs)
+        mean, log_std = self.actor_dist(actor_params, obs)
         if deterministic:
             return jnp.tanh(mean)
         action, _ = sample_tanh_gaussian(key, mean, log_std)
@@ -121,18 +128,23 @@ class CRLAgent:
         n = self.nets
         phi = n.sa_encoder.apply(critic_params["sa_encoder"], jnp.concatenate([state, action], -1))
         psi = n.g_encoder.apply(critic_params["g_encoder"], goal)
-        return phi, psi
+        return phi, psi  # type: ignore[return-value]
 
     def update(self, state: CRLState, batch: Batch, key: jax.Array) -> tuple[CRLState, dict]:
         """One SGD step: actor and alpha on the current critic, then the critic."""
         actor_tx, critic_tx, alpha_tx = self._optimizers
         s, a, g = batch["state"], batch["action"], batch["goal"]
         alpha = jnp.exp(state.log_alpha)
+        key_action, key_goals = jax.random.split(key)
+        # Actor goals: the relabelled goal, or with prob. actor_random_goals the next row's.
+        swap = jax.random.uniform(key_goals, (g.shape[0], 1)) < self.cfg.actor_random_goals
+        g_actor = jnp.where(swap, jnp.roll(g, 1, axis=0), g)
 
         def actor_objective(actor_params: Params) -> tuple[jax.Array, tuple[dict, jax.Array]]:
-            mean, log_std = self.nets.actor.apply(actor_params, jnp.concatenate([s, g], -1))
-            action, log_prob = sample_tanh_gaussian(key, mean, log_std)
-            phi, psi = self.critic_embeddings(state.critic_params, s, action, g)
+            obs = jnp.concatenate([s, g_actor], -1)
+            mean, log_std = self.actor_dist(actor_params, obs)
+            action, log_prob = sample_tanh_gaussian(key_action, mean, log_std)
+            phi, psi = self.critic_embeddings(state.critic_params, s, action, g_actor)
             q = energy_pairs(phi, psi, self.cfg.energy)  # (B,) f(s_i, pi(s_i, g_i), g_i)
             loss, info = actor_loss(log_prob, q, alpha)
             return loss, (info, log_prob)

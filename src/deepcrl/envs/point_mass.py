@@ -50,6 +50,7 @@ class PointMassMaze(GoalEnv):
         start_noise: float = 0.1,
         goal_noise: float = 0.2,
         goal_reach_thresh: float = 0.25,
+        random_start: bool = False,
         default_episode_length: int | None = None,
     ) -> None:
         """Build the task; ``default_episode_length=None`` derives it from the layout."""
@@ -85,7 +86,13 @@ class PointMassMaze(GoalEnv):
         # Wall grid padded by one ring of walls so that outside the grid counts as wall:
         # padded[i + 1, j + 1] = wall(i, j), shape (rows + 2, cols + 2).
         self._walls = np.pad(layout.wall_mask, 1, constant_values=True)
-        self._start = layout.start_centre(cell_size)  # (2,)
+        self.random_start = bool(random_start)
+        # Start cells: the 'R' cell, or every free cell when random_start is set: (n, 2).
+        self._starts = (
+            layout.free_centres(cell_size)
+            if random_start
+            else layout.start_centre(cell_size)[None, :]
+        )
         self._goals = layout.goal_centres(cell_size)  # (n_goals, 2)
 
     def _derived_episode_length(self) -> int:
@@ -117,13 +124,11 @@ class PointMassMaze(GoalEnv):
         return obs, {"distance": jnp.linalg.norm(pos - goal)}
 
     def reset(self, key: jax.Array) -> EnvState:
-        """Start near the 'R' centre; goal near a uniformly drawn 'G' centre."""
-        # One draw u ~ U[0, 1)^5: start noise (2), goal cell index (1), goal noise (2).
-        u = jax.random.uniform(key, (5,))
-        start = jnp.asarray(self._start) + self.start_noise * (2 * u[0:2] - 1)
-        num_goals = self._goals.shape[0]
-        cell = jnp.minimum(jnp.floor(u[2] * num_goals).astype(jnp.int32), num_goals - 1)
-        goal = jnp.asarray(self._goals)[cell] + self.goal_noise * (2 * u[3:5] - 1)
+        """Start near the 'R' centre (or a random free cell's); goal near a random 'G' centre."""
+        # One draw u ~ U[0, 1)^6: start cell (1), start noise (2), goal cell (1), goal noise (2).
+        u = jax.random.uniform(key, (6,))
+        start = _pick(self._starts, u[0]) + self.start_noise * (2 * u[1:3] - 1)
+        goal = _pick(self._goals, u[3]) + self.goal_noise * (2 * u[4:6] - 1)
         obs, metrics = self._observe(start, goal)
         return EnvState(
             physics=PointMassPhysics(pos=start, goal=goal),
@@ -147,6 +152,12 @@ class PointMassMaze(GoalEnv):
             done=jnp.zeros((), jnp.float32),
             metrics=metrics,
         )
+
+
+def _pick(centres: np.ndarray, u: jax.Array) -> jax.Array:
+    """The centre (2,) at index floor(u * n) of ``centres`` (n, 2), for u in [0, 1)."""
+    n = centres.shape[0]
+    return jnp.asarray(centres)[jnp.minimum(jnp.floor(u * n).astype(jnp.int32), n - 1)]
 
 
 def _register_maze(name: str, layout: str, description: str, **defaults: Any) -> None:

@@ -7,10 +7,11 @@ import difflib
 from collections.abc import Callable
 from typing import Any
 
+from deepcrl.config import ConfigError
 from deepcrl.envs.base import GoalEnv
 
 
-class UnknownEnvError(ValueError):
+class UnknownEnvError(ConfigError):
     """Raised by ``make`` for a name nobody registered."""
 
 
