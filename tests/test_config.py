@@ -134,9 +134,9 @@ def test_every_config_field_is_read_by_the_code() -> None:
         {"network": {"remat": True}},
         {"network": {"scan_blocks": False}},
         {"network": {"scan_unroll": 2}},
-        {"network": {"repr_dim": 4}},
+        {"network": {"repr_dim": 2}},
         {"network": {"actor_depth": 4}},
-        {"network": {"critic_width": 8}},
+        {"network": {"critic_width": 16}},
         {"crl": {"energy": "dot"}},
         {"crl": {"contrastive_loss": "binary_nce"}},
         {"crl": {"logsumexp_penalty": 0.5}},
@@ -149,7 +149,7 @@ def test_every_config_field_is_read_by_the_code() -> None:
 )
 def test_network_and_objective_fields_change_the_compiled_update(change: dict) -> None:
     """Flipping one field must change the lowered SGD step (no dead knobs)."""
-    net, crl = NetworkConfig(depth=8, width=16, repr_dim=8), CRLConfig(batch_size=4)
+    net, crl = NetworkConfig(depth=8, width=8, repr_dim=4), CRLConfig(batch_size=4)
 
     def lowered(net: NetworkConfig, crl: CRLConfig) -> str:
         agent = CRLAgent(make_networks(net, 2, 2, 2), crl)

@@ -131,7 +131,12 @@ class CRLConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """A full training run: task, schedule, networks, objective and outputs."""
+    """A full training run: task, schedule, networks, objective and outputs.
+
+    The defaults are the CPU demo (`deepcrl train`: minutes on a laptop); the paper's
+    schedule is 512 envs x 62 steps, 800 SGD steps of batch 512 per training step, Adam 3e-4,
+    depth 4 to 1024 at width 256 (see docs/design.md).
+    """
 
     env: str = "point_u_maze"
     """Task name (see `deepcrl envs`)."""
@@ -143,12 +148,12 @@ class TrainConfig:
     """Parallel environments collecting experience."""
     unroll_length: int = 25
     """Env steps per environment in one training step."""
-    sgd_steps: int = 16
+    sgd_steps: int = 32
     """SGD steps per training step; the update-to-data ratio is
     sgd_steps * batch_size / (num_envs * unroll_length)."""
-    total_env_steps: int = 2_048_000
+    total_env_steps: int = 1_536_000
     """Env steps collected by training (prefill excluded); must split evenly into epochs."""
-    num_epochs: int = 20
+    num_epochs: int = 15
     """Training is cut into this many epochs, with one evaluation after each."""
     prefill_steps: int = 200
     """Env steps per environment collected before training starts (>= episode length)."""
@@ -158,10 +163,13 @@ class TrainConfig:
     """Environments (= episodes) per evaluation."""
     seed: int = 0
     """Random seed for everything."""
-    network: NetworkConfig = field(default_factory=NetworkConfig)
-    """Actor and critic architecture."""
-    crl: CRLConfig = field(default_factory=CRLConfig)
-    """Contrastive RL objective and optimisation."""
+    network: NetworkConfig = field(default_factory=lambda: NetworkConfig(depth=16, width=128))
+    """Actor and critic architecture (CPU demo default: depth 16, width 128)."""
+    crl: CRLConfig = field(
+        default_factory=lambda: CRLConfig(actor_lr=1e-3, critic_lr=1e-3, alpha_lr=3e-3)
+    )
+    """Contrastive RL objective and optimisation (CPU demo default: faster learning rates
+    than the paper's 3e-4, for a minutes-long run)."""
     run_dir: Path | None = None
     """Where the run writes config.json and metrics.jsonl; default runs/<env>-<time>."""
     overwrite: bool = False
