@@ -11,6 +11,7 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -26,6 +27,11 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 def block(x: Any) -> Any:
     """Wait for every array in ``x``; returns ``x``."""
     return jax.block_until_ready(x)
+
+
+def log(msg: str) -> None:
+    """Progress line on stderr (tables go to stdout)."""
+    print(msg, file=sys.stderr, flush=True)
 
 
 def median(values: Sequence[float]) -> float:

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import functools
 import math
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -50,16 +49,12 @@ from _common import (
     fmt_bytes,
     fmt_s,
     interleaved,
+    log,
     markdown_table,
     median,
     save_results,
 )
 from deepcrl import buffer as rb
-
-
-def log(msg: str) -> None:
-    """Progress line on stderr (tables go to stdout)."""
-    print(msg, file=sys.stderr, flush=True)
 
 
 def full_buffer(args: argparse.Namespace, capacity: int, key: jax.Array) -> rb.BufferState:

@@ -43,7 +43,6 @@ import dataclasses
 import gc
 import math
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -57,6 +56,7 @@ from _common import (
     fmt_bytes,
     fmt_s,
     interleaved,
+    log,
     markdown_table,
     median,
     save_results,
@@ -207,11 +207,6 @@ class StepTimer:
             ((cpu1.user - cpu0.user) / steps, (cpu1.system - cpu0.system) / steps)
         )
         return seconds
-
-
-def log(msg: str) -> None:
-    """Progress line on stderr (tables go to stdout)."""
-    print(msg, file=sys.stderr, flush=True)
 
 
 def parse_ints(text: str) -> list[int]:

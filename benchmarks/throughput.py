@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from _common import (
     busy_note,
     fmt_s,
     interleaved,
+    log,
     markdown_table,
     median,
     save_results,
@@ -41,11 +41,6 @@ from deepcrl import envs
 from deepcrl.agents.crl import param_counts
 from deepcrl.config import CRLConfig, NetworkConfig, TrainConfig
 from deepcrl.training import make_trainer
-
-
-def log(msg: str) -> None:
-    """Progress line on stderr (tables go to stdout)."""
-    print(msg, file=sys.stderr, flush=True)
 
 
 class DepthRun:
