@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -11,9 +10,10 @@ import numpy as np
 import pytest
 
 from deepcrl import envs
-from deepcrl.config import ConfigError, CRLConfig, NetworkConfig, TrainConfig
+from deepcrl.config import ConfigError, CRLConfig, NetworkConfig
 from deepcrl.runner import train
 from deepcrl.training import make_trainer
+from helpers import small_config
 
 REQUIRED_METRICS = (
     "env_steps",
@@ -30,26 +30,6 @@ REQUIRED_METRICS = (
     "alpha",
     "time/compile_s",
 )
-
-
-def small_config(run_dir: Path, **overrides: object) -> TrainConfig:
-    """A few-second run on the open arena."""
-    cfg = TrainConfig(
-        env="point_arena",
-        num_envs=16,
-        unroll_length=10,
-        sgd_steps=4,
-        total_env_steps=16 * 10 * 4 * 2,
-        num_epochs=2,
-        prefill_steps=50,
-        replay_capacity=200,
-        num_eval_envs=16,
-        network=NetworkConfig(depth=4, width=32, repr_dim=16),
-        crl=CRLConfig(batch_size=32),
-        run_dir=run_dir,
-        progress=False,
-    )
-    return dataclasses.replace(cfg, **overrides)  # type: ignore[arg-type]
 
 
 def test_run_writes_config_and_one_metrics_line_per_epoch(tmp_path: Path) -> None:

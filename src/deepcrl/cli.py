@@ -1,29 +1,169 @@
-"""Command-line entry point: `deepcrl train | envs`."""
+"""Command-line entry point: `deepcrl train | eval | render | plot | envs`."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Callable
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import tyro
 
-from deepcrl.config import ConfigError, TrainConfig
+from deepcrl.config import TrainConfig
+from deepcrl.errors import ConfigError, DeepcrlError, DivergenceError
 
 TrainArgs = Annotated[TrainConfig, tyro.conf.OmitArgPrefixes]
+RunDir = tyro.conf.Positional[Path]
+
+RESUME_FLAGS = ("progress",)
+"""Fields a resumed run may take from the command line (everything else is stored)."""
 
 
-def train_command(cfg: TrainArgs) -> None:
-    """Train a contrastive RL agent (defaults: a depth-4 agent on the point-mass U-maze)."""
-    from deepcrl.runner import train
+def train_command(cfg: TrainArgs, resume: Path | None = None) -> None:
+    """Train a contrastive RL agent (default: depth 16, width 128 on the point-mass U-maze).
 
-    result = train(cfg)
+    Args:
+        cfg: The run's settings.
+        resume: Continue the run in this directory from its latest checkpoint, with its
+            stored config (only --progress/--no-progress may be given with it).
+    """
+    from deepcrl import runner
+
+    if resume is None:
+        result = runner.train(cfg)
+    else:
+        changed = changed_fields(cfg, TrainConfig(), ignore=RESUME_FLAGS)
+        if changed:
+            raise ConfigError(
+                f"--resume continues {resume} with its stored config: drop "
+                f"{', '.join('--' + c.replace('_', '-') for c in changed)}"
+            )
+        result = runner.resume(resume, progress=cfg.progress)
     final = result.final
     print(
         f"done: success {final['eval/success_rate']:.3f}, time at goal "
         f"{final['eval/time_at_goal']:.1f}; run dir {result.run_dir}"
     )
+
+
+def changed_fields(cfg: Any, default: Any, ignore: tuple[str, ...] = ()) -> list[str]:
+    """Names of the (nested) dataclass fields where ``cfg`` differs from ``default``."""
+    out = []
+    for f in dataclasses.fields(cfg):
+        a, b = getattr(cfg, f.name), getattr(default, f.name)
+        if f.name in ignore or a == b:
+            continue
+        out += changed_fields(a, b) if dataclasses.is_dataclass(a) else [f.name]
+    return out
+
+
+def eval_command(
+    run_dir: RunDir,
+    env: str | None = None,
+    episodes: int = 128,
+    episode_length: int | None = None,
+    epoch: int | None = None,
+    seed: int = 0,
+) -> None:
+    """Evaluate a run's policy from its checkpoint and print the metrics.
+
+    Args:
+        run_dir: A run directory written by `deepcrl train`.
+        env: Task to evaluate on (e.g. a maze's `_eval` layout); default: the run's task.
+        episodes: Episodes (parallel envs) to evaluate.
+        episode_length: Steps per episode; default: the run's episode length.
+        epoch: Checkpoint epoch to load; default: the latest.
+        seed: Seed of the evaluation episodes' starts and goals.
+    """
+    import jax
+
+    from deepcrl import envs
+    from deepcrl.checkpoint import load_policy
+    from deepcrl.evaluate import make_evaluator
+    from deepcrl.training import check_eval_env
+
+    if episodes <= 0:
+        raise ConfigError(f"episodes={episodes}: must be a positive integer")
+    policy = load_policy(run_dir, epoch)
+    name = env or policy.cfg.eval_env or policy.cfg.env
+    task = envs.make(name)
+    check_eval_env(envs.make(policy.cfg.env), task, name)
+    length = episode_length or policy.cfg.resolved_episode_length
+    if length < 1:
+        raise ConfigError(f"episode_length={length}: must be a positive integer")
+    evaluate = jax.jit(make_evaluator(task, length, episodes, policy.agent.greedy))
+    metrics = evaluate(policy.actor_params, jax.random.PRNGKey(seed))
+    print(f"{run_dir} epoch {policy.epoch} on {name}: {episodes} episodes of {length} steps")
+    for key, value in metrics.items():
+        print(f"  {key:<28} {float(value):.4f}")
+
+
+def render_command(
+    run_dir: RunDir,
+    out: Path | None = None,
+    env: str | None = None,
+    episodes: int = 4,
+    episode_length: int | None = None,
+    epoch: int | None = None,
+    fps: int = 20,
+    seed: int = 0,
+) -> None:
+    """Write a video (GIF, or MP4 with ffmpeg) of a run's policy reaching goals.
+
+    Args:
+        run_dir: A run directory written by `deepcrl train`.
+        out: Video file (.gif or .mp4); default: RUN_DIR/policy.gif.
+        env: Task to show (e.g. a maze's `_eval` layout); default: the run's task.
+        episodes: Episodes shown one after another.
+        episode_length: Steps per episode; default: the run's episode length.
+        epoch: Checkpoint epoch to load; default: the latest.
+        fps: Frames per second of the video.
+        seed: Seed of the episodes' starts and goals.
+    """
+    import jax
+
+    from deepcrl import envs
+    from deepcrl.checkpoint import load_policy
+    from deepcrl.render import rollout_episodes, write_video
+    from deepcrl.training import check_eval_env
+
+    if episodes <= 0:
+        raise ConfigError(f"episodes={episodes}: must be a positive integer")
+    policy = load_policy(run_dir, epoch)
+    name = env or policy.cfg.eval_env or policy.cfg.env
+    task = envs.make(name)
+    check_eval_env(envs.make(policy.cfg.env), task, name)
+    length = episode_length or policy.cfg.resolved_episode_length
+    path = out or run_dir / "policy.gif"
+    episodes_out = rollout_episodes(
+        task, policy.agent.greedy, policy.actor_params, jax.random.PRNGKey(seed), length, episodes
+    )
+    frames = write_video(
+        task, episodes_out.observations, path, fps=fps, terminated=episodes_out.terminated
+    )
+    print(
+        f"wrote {path}: {frames} frames ({episodes} episodes of {length} steps, "
+        f"epoch {policy.epoch})"
+    )
+
+
+def plot_command(
+    run_dirs: tyro.conf.Positional[list[Path]],
+    out: Path = Path("learning_curves.png"),
+    metric: str = "eval/success_rate",
+) -> None:
+    """Draw learning curves (metric vs env steps and vs wall clock) of runs into a PNG.
+
+    Args:
+        run_dirs: One or more run directories.
+        out: PNG file to write.
+        metric: Metric to plot (e.g. eval/time_at_goal, eval/final_distance).
+    """
+    from deepcrl.plotting import plot_runs
+
+    print(f"wrote {plot_runs(run_dirs, out, metric)}")
 
 
 def envs_command() -> None:
@@ -40,18 +180,28 @@ def envs_command() -> None:
         )
 
 
-COMMANDS: dict[str, Callable[..., None]] = {"train": train_command, "envs": envs_command}
+COMMANDS: dict[str, Callable[..., None]] = {
+    "train": train_command,
+    "eval": eval_command,
+    "render": render_command,
+    "plot": plot_command,
+    "envs": envs_command,
+}
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Parse the command line and run a subcommand; bad input exits 2 with one line."""
+    """Parse the command line and run a subcommand.
+
+    Bad input exits 2 and a diverged run exits 1, each with one line and no traceback
+    (set DEEPCRL_TRACEBACK=1 to see it).
+    """
     try:
         tyro.extras.subcommand_cli_from_dict(COMMANDS, args=argv, prog="deepcrl")
-    except ConfigError as err:
+    except DeepcrlError as err:
         if os.environ.get("DEEPCRL_TRACEBACK"):
             raise
         print(f"deepcrl: error: {err}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(1 if isinstance(err, DivergenceError) else 2)
 
 
 if __name__ == "__main__":

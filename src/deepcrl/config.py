@@ -12,16 +12,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from deepcrl.errors import ConfigError
+
 Activation = Literal["swish", "relu"]
 ContrastiveLoss = Literal["fwd_infonce", "bwd_infonce", "sym_infonce", "binary_nce"]
 Energy = Literal["l2", "l2_squared", "dot", "cosine"]
 
+__all__ = [
+    "BLOCK_LAYERS",
+    "CRLConfig",
+    "ConfigError",
+    "NetworkConfig",
+    "TowerConfig",
+    "TrainConfig",
+]
+
 BLOCK_LAYERS = 4
 """Dense layers per residual block; depth counts these layers."""
-
-
-class ConfigError(ValueError):
-    """A bad setting, reported as one line naming the field and the fix."""
 
 
 @dataclass(frozen=True)
@@ -176,6 +183,23 @@ class TrainConfig:
     """Allow writing into an existing, non-empty run directory."""
     progress: bool = True
     """Show a progress bar (off: one line per epoch)."""
+    checkpoint_every: int = 1
+    """Save a checkpoint every this many epochs (the last epoch is always saved; 0: only
+    the last)."""
+    keep_checkpoints: int = 3
+    """How many of the most recent checkpoints to keep on disk."""
+    checkpoint_buffer: bool = True
+    """Include the replay buffer in checkpoints (exact resume); --no-checkpoint-buffer
+    saves disk and refills the buffer with the restored policy on resume."""
+    tensorboard: bool = False
+    """Also log metrics to TensorBoard event files in RUN_DIR/tensorboard (extra:
+    pip install 'deepcrl[tensorboard]')."""
+    wandb: bool = False
+    """Also log metrics to Weights & Biases (extra: pip install 'deepcrl[wandb]')."""
+    wandb_project: str = "deepcrl"
+    """W&B project name."""
+    wandb_mode: Literal["online", "offline"] = "online"
+    """W&B mode; offline writes RUN_DIR/wandb and needs no network (sync it later)."""
 
     # ---- derived schedule ------------------------------------------------------------
     @property
@@ -226,6 +250,12 @@ class TrainConfig:
         _check_positive(self, "num_envs", "unroll_length", "sgd_steps", "total_env_steps")
         _check_positive(self, "num_epochs", "prefill_steps", "replay_capacity", "num_eval_envs")
         _check_positive(self.crl, "batch_size")
+        _check_positive(self, "keep_checkpoints")
+        if self.checkpoint_every < 0:
+            raise ConfigError(
+                f"checkpoint_every={self.checkpoint_every}: must be >= 0 (0 saves only the "
+                f"last epoch)"
+            )
         if self.episode_length is not None and self.episode_length < 2:
             raise ConfigError(f"episode_length={self.episode_length}: must be at least 2")
         net = self.network
@@ -244,8 +274,9 @@ class TrainConfig:
         if not 0.0 < self.crl.discount < 1.0:
             raise ConfigError(f"discount={self.crl.discount}: must lie strictly in (0, 1)")
         for name in ("actor_lr", "critic_lr", "alpha_lr"):
-            if getattr(self.crl, name) <= 0:
-                raise ConfigError(f"{name}={getattr(self.crl, name)}: must be positive")
+            value = getattr(self.crl, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name}={value}: must be a positive finite number")
         if not 0.0 <= self.crl.actor_random_goals <= 1.0:
             raise ConfigError(
                 f"actor_random_goals={self.crl.actor_random_goals}: must lie in [0, 1]"
@@ -303,6 +334,29 @@ class TrainConfig:
         out = dataclasses.asdict(self)
         out["run_dir"] = None if self.run_dir is None else str(self.run_dir)
         return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Inverse of to_dict; unknown or missing fields raise ConfigError."""
+        fields = dict(data)
+        fields["network"] = _from_fields(NetworkConfig, fields.get("network"), "network")
+        fields["crl"] = _from_fields(CRLConfig, fields.get("crl"), "crl")
+        if fields.get("run_dir") is not None:
+            fields["run_dir"] = Path(fields["run_dir"])
+        return _from_fields(cls, fields, "config")
+
+
+def _from_fields(cls: Any, data: Any, where: str) -> Any:
+    """cls(**data) with one-line errors for a stored config that does not match cls."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a JSON object of fields, got {type(data).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(
+            f"{where} has unknown fields {unknown}: written by another deepcrl version?"
+        )
+    return cls(**data)
 
 
 def _check_positive(obj: Any, *names: str) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 from pathlib import Path
 from typing import Any, Protocol
 
 from tqdm import tqdm
+
+from deepcrl.errors import ConfigError
 
 Record = dict[str, Any]
 
@@ -89,3 +92,59 @@ class LineSink:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def require_extra(module: str, extra: str) -> Any:
+    """Import an optional dependency or raise a one-line ConfigError naming the extra."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise ConfigError(
+            f"--{extra} needs the optional package {module!r}: pip install 'deepcrl[{extra}]'"
+        ) from err
+
+
+def _scalars(record: Record) -> dict[str, float]:
+    """The numeric entries of a record, as floats."""
+    return {
+        k: float(v) for k, v in record.items() if isinstance(v, int | float) and k != "env_steps"
+    }
+
+
+class TensorBoardSink:
+    """Writes every numeric metric as a TensorBoard scalar at step = env_steps."""
+
+    def __init__(self, log_dir: Path) -> None:
+        tensorboardx = require_extra("tensorboardX", "tensorboard")
+        self._writer = tensorboardx.SummaryWriter(logdir=str(log_dir))
+
+    def log(self, record: Record) -> None:
+        """Add one scalar per metric and flush."""
+        step = int(record["env_steps"])
+        for name, value in _scalars(record).items():
+            self._writer.add_scalar(name, value, global_step=step)
+        self._writer.flush()
+
+    def close(self) -> None:
+        """Close the event file."""
+        self._writer.close()
+
+
+class WandbSink:
+    """Logs every numeric metric to Weights & Biases (offline mode needs no network)."""
+
+    def __init__(
+        self, run_dir: Path, project: str, mode: str, config: dict[str, Any], name: str
+    ) -> None:
+        wandb = require_extra("wandb", "wandb")
+        self._run = wandb.init(
+            project=project, mode=mode, dir=str(run_dir), config=config, name=name, reinit=True
+        )
+
+    def log(self, record: Record) -> None:
+        """Log one step keyed by env_steps."""
+        self._run.log({**_scalars(record), "env_steps": int(record["env_steps"])})
+
+    def close(self) -> None:
+        """Finish the W&B run (offline: leaves RUN_DIR/wandb/offline-run-* to sync later)."""
+        self._run.finish()

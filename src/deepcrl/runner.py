@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
+import os
 import platform
+import shutil
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,12 +16,33 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 from deepcrl import envs
 from deepcrl.agents.crl import param_counts
-from deepcrl.config import ConfigError, TrainConfig
-from deepcrl.logging import JsonlSink, LineSink, ProgressSink, Record, Sink
-from deepcrl.training import make_trainer
+from deepcrl.checkpoint import (
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    Checkpointer,
+    CheckpointMeta,
+    abstract_state,
+    read_run_config,
+)
+from deepcrl.config import TrainConfig
+from deepcrl.errors import CheckpointError, ConfigError, DivergenceError
+from deepcrl.logging import (
+    JsonlSink,
+    LineSink,
+    ProgressSink,
+    Record,
+    Sink,
+    TensorBoardSink,
+    WandbSink,
+    require_extra,
+)
+from deepcrl.training import Trainer, make_trainer
+
+METRICS_FILE = "metrics.jsonl"
 
 PACKAGES = ("deepcrl", "jax", "jaxlib", "flax", "optax", "numpy", "tyro")
 
@@ -58,12 +83,14 @@ def prepare_run_dir(path: Path, overwrite: bool) -> Path:
         raise ConfigError(f"run_dir={path} exists and is not a directory: choose another path")
     if path.is_dir() and any(path.iterdir()) and not overwrite:
         raise ConfigError(
-            f"run_dir={path} already holds a run: pass --overwrite or choose another --run-dir"
+            f"run_dir={path} already holds a run: continue it with --resume {path}, replace it "
+            f"with --overwrite, or choose another --run-dir"
         )
     try:
         path.mkdir(parents=True, exist_ok=True)
-        for stale in ("metrics.jsonl", "config.json"):
+        for stale in (METRICS_FILE, CONFIG_FILE):
             (path / stale).unlink(missing_ok=True)
+        shutil.rmtree(path / CHECKPOINT_DIR, ignore_errors=True)
     except OSError as err:
         raise ConfigError(
             f"run_dir={path} is not writable ({err.strerror}): choose another"
@@ -109,24 +136,66 @@ def format_schedule(cfg: TrainConfig, s: dict[str, Any]) -> str:
     )
 
 
-def train(cfg: TrainConfig, sinks: list[Sink] | None = None, verbose: bool = True) -> RunResult:
-    """Run a full training job described by ``cfg``; returns the run dir and eval records."""
+@dataclass(frozen=True)
+class _Setup:
+    """A validated config with its trainer and the run's fixed keys."""
+
+    cfg: TrainConfig
+    trainer: Trainer
+    key_init: jax.Array
+    key_eval: jax.Array
+    schedule: dict[str, Any]
+
+
+def _setup(cfg: TrainConfig) -> _Setup:
+    """Resolve and validate ``cfg`` and build its trainer; raises before writing anything."""
     env = envs.make(cfg.env)
     cfg = cfg.with_episode_length(env.default_episode_length)
     cfg.validate()
+    if cfg.tensorboard:
+        require_extra("tensorboardX", "tensorboard")
+    if cfg.wandb:
+        require_extra("wandb", "wandb")
     eval_env = env if cfg.eval_env is None else envs.make(cfg.eval_env)
     trainer = make_trainer(cfg, env, eval_env)
-    key = jax.random.PRNGKey(cfg.seed)
-    key_init, key_eval = jax.random.split(key)
+    key_init, key_eval = jax.random.split(jax.random.PRNGKey(cfg.seed))
     counts = param_counts(jax.eval_shape(trainer.agent.init, key_init))
-    schedule = schedule_summary(cfg, counts)
+    return _Setup(cfg, trainer, key_init, key_eval, schedule_summary(cfg, counts))
+
+
+def optional_sinks(
+    cfg: TrainConfig, run_dir: Path, initial_env_steps: int, verbose: bool
+) -> list[Sink]:
+    """A progress bar or plain lines when verbose; TensorBoard / W&B when the config asks."""
+    sinks: list[Sink] = []
+    if verbose:
+        sinks.append(
+            ProgressSink(cfg.total_env_steps, initial_env_steps) if cfg.progress else LineSink()
+        )
+    if cfg.tensorboard:
+        sinks.append(TensorBoardSink(run_dir / "tensorboard"))
+    if cfg.wandb:
+        sinks.append(
+            WandbSink(run_dir, cfg.wandb_project, cfg.wandb_mode, cfg.to_dict(), run_dir.name)
+        )
+    return sinks
+
+
+def train(cfg: TrainConfig, sinks: list[Sink] | None = None, verbose: bool = True) -> RunResult:
+    """Run a fresh training job described by ``cfg``; returns the run dir and eval records.
+
+    ``sinks`` replaces the console/TensorBoard/W&B sinks (metrics.jsonl is always written).
+    """
+    setup = _setup(cfg)
+    cfg = setup.cfg
     run_dir = prepare_run_dir(cfg.run_dir or default_run_dir(cfg), cfg.overwrite)
+    cfg = dataclasses.replace(cfg, run_dir=run_dir)
     device = jax.devices()[0]
-    (run_dir / "config.json").write_text(
+    (run_dir / CONFIG_FILE).write_text(
         json.dumps(
             {
-                "config": cfg.to_dict() | {"run_dir": str(run_dir)},
-                "schedule": schedule,
+                "config": cfg.to_dict(),
+                "schedule": setup.schedule,
                 "versions": package_versions(),
                 "device": {
                     "platform": device.platform,
@@ -138,33 +207,121 @@ def train(cfg: TrainConfig, sinks: list[Sink] | None = None, verbose: bool = Tru
         )
     )
     if verbose:
-        print(format_schedule(cfg, schedule), flush=True)
+        print(format_schedule(cfg, setup.schedule), flush=True)
         print(f"  run dir: {run_dir}", flush=True)
+    start = time.perf_counter()
+    ts = jax.jit(setup.trainer.init)(setup.key_init)
+    jax.block_until_ready(ts)
+    if verbose:
+        print(f"  prefill {time.perf_counter() - start:.1f}s", flush=True)
+    checkpointer = Checkpointer(run_dir, cfg.keep_checkpoints, cfg.checkpoint_buffer)
+    return _run_epochs(setup, ts, run_dir, checkpointer, 1, start, [], sinks, verbose)
+
+
+def resume(
+    run_dir: Path, sinks: list[Sink] | None = None, verbose: bool = True, progress: bool = True
+) -> RunResult:
+    """Continue the run in ``run_dir`` from its latest checkpoint, with its stored config.
+
+    Resuming is exact: with the buffer checkpointed (the default), the metrics of a resumed
+    run equal those of an uninterrupted one. Everything is checked before anything is written.
+    """
+    run_dir = Path(run_dir)
+    stored = read_run_config(run_dir)
+    cfg = TrainConfig.from_dict(stored)
+    cfg = dataclasses.replace(cfg, run_dir=run_dir, progress=progress)
+    setup = _setup(cfg)
+    cfg = setup.cfg
+    if not (run_dir / CHECKPOINT_DIR).is_dir():
+        raise CheckpointError(
+            f"{run_dir} has no {CHECKPOINT_DIR}/ directory (the run stopped before its first "
+            f"checkpoint): start it again with --overwrite"
+        )
+    checkpointer = Checkpointer(run_dir, cfg.keep_checkpoints, cfg.checkpoint_buffer)
+    epoch = checkpointer.latest_epoch()
+    meta = checkpointer.read_meta(epoch)
+    if not _same_run(meta.config, stored):
+        raise CheckpointError(
+            f"checkpoint {checkpointer.directory / str(epoch)} belongs to another run (its "
+            f"config differs from {run_dir / CONFIG_FILE}): it was copied in from elsewhere"
+        )
+    records = [r for r in load_records(run_dir) if int(r["epoch"]) <= meta.epoch]
+    if meta.epoch >= cfg.num_epochs:
+        if verbose:
+            print(f"deepcrl: {run_dir} already finished all {cfg.num_epochs} epochs", flush=True)
+        return RunResult(run_dir=run_dir, records=records)
 
     start = time.perf_counter()
-    ts = jax.jit(trainer.init)(key_init)
-    jax.block_until_ready(ts)
-    init_s = time.perf_counter() - start
+    abstract = abstract_state(setup.trainer.init, setup.key_init)
+    if not meta.has_buffer:
+        abstract = dataclasses.replace(
+            abstract, buffer=jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), abstract.buffer)
+        )
+    ts, meta = checkpointer.restore(abstract, epoch)
+    if not meta.has_buffer:
+        ts = jax.jit(setup.trainer.refill)(ts)
+    # Drop records logged after the checkpoint (the crash lost their state): rewrite atomically.
+    _rewrite_records(run_dir, records)
+    if verbose:
+        print(format_schedule(cfg, setup.schedule), flush=True)
+        print(
+            f"  resuming {run_dir} after epoch {meta.epoch} ({meta.env_steps:,} env steps"
+            f"{'' if meta.has_buffer else ', buffer refilled by the restored policy'})",
+            flush=True,
+        )
+    return _run_epochs(
+        setup,
+        ts,
+        run_dir,
+        checkpointer,
+        meta.epoch + 1,
+        start - meta.wall_s,
+        records,
+        sinks,
+        verbose,
+    )
+
+
+def _same_run(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two stored configs describe the same run (location and display aside)."""
+    ignore = {"run_dir", "progress"}
+    return {k: v for k, v in a.items() if k not in ignore} == {
+        k: v for k, v in b.items() if k not in ignore
+    }
+
+
+def _run_epochs(
+    setup: _Setup,
+    ts: Any,
+    run_dir: Path,
+    checkpointer: Checkpointer,
+    first_epoch: int,
+    start: float,
+    records: list[Record],
+    sinks: list[Sink] | None,
+    verbose: bool,
+) -> RunResult:
+    """Compile, then train, evaluate, log and checkpoint epochs first_epoch..num_epochs.
+
+    ``start`` is the perf_counter value that counts as wall-clock zero of the run.
+    """
+    cfg, trainer = setup.cfg, setup.trainer
     t0 = time.perf_counter()
     train_epoch = jax.jit(trainer.train_epoch, donate_argnums=0).lower(ts).compile()
-    evaluate = jax.jit(trainer.evaluate).lower(ts, key_eval).compile()
+    evaluate = jax.jit(trainer.evaluate).lower(ts, setup.key_eval).compile()
     compile_s = time.perf_counter() - t0
     if verbose:
-        print(f"  prefill {init_s:.1f}s, compile {compile_s:.1f}s", flush=True)
-
-    all_sinks: list[Sink] = [JsonlSink(run_dir / "metrics.jsonl")]
-    if sinks is not None:
-        all_sinks += sinks
-    elif verbose:
-        all_sinks.append(ProgressSink(cfg.total_env_steps) if cfg.progress else LineSink())
-    records: list[Record] = []
+        print(f"  compile {compile_s:.1f}s", flush=True)
+    extra = optional_sinks(cfg, run_dir, int(ts.env_steps), verbose) if sinks is None else sinks
+    all_sinks: list[Sink] = [JsonlSink(run_dir / METRICS_FILE), *extra]
+    records = list(records)
     try:
-        for epoch in range(1, cfg.num_epochs + 1):
+        for epoch in range(first_epoch, cfg.num_epochs + 1):
             t_epoch = time.perf_counter()
             ts, train_metrics = train_epoch(ts)
             jax.block_until_ready(ts)
             epoch_s = time.perf_counter() - t_epoch
-            eval_metrics = evaluate(ts, jax.random.fold_in(key_eval, epoch))
+            eval_metrics = evaluate(ts, jax.random.fold_in(setup.key_eval, epoch))
             record: Record = {
                 "epoch": epoch,
                 "env_steps": int(ts.env_steps),
@@ -179,7 +336,63 @@ def train(cfg: TrainConfig, sinks: list[Sink] | None = None, verbose: bool = Tru
             records.append(record)
             for sink in all_sinks:
                 sink.log(record)
+            check_finite(record, checkpointer)
+            if epoch == cfg.num_epochs or (
+                cfg.checkpoint_every and epoch % cfg.checkpoint_every == 0
+            ):
+                meta = CheckpointMeta(
+                    epoch=epoch,
+                    env_steps=int(ts.env_steps),
+                    wall_s=float(record["time/wall_s"]),
+                    has_buffer=cfg.checkpoint_buffer,
+                    config=cfg.to_dict(),
+                )
+                checkpointer.save(ts, meta)
     finally:
         for sink in all_sinks:
             sink.close()
+        checkpointer.close()
     return RunResult(run_dir=run_dir, records=records)
+
+
+GUARDED_LOSSES = ("critic/loss", "actor/loss", "alpha/loss", "alpha")
+
+
+def check_finite(record: Record, checkpointer: Checkpointer) -> None:
+    """Stop the run (DivergenceError) if a loss or any parameter became non-finite."""
+    problems = [f"{k} is {record[k]}" for k in GUARDED_LOSSES if not math.isfinite(record[k])]
+    if record["training/params_finite"] != 1.0:
+        problems.append("a network parameter is not finite")
+    if not problems:
+        return
+    epochs = checkpointer.epochs()
+    kept = (
+        f"the last good checkpoint (epoch {epochs[-1]}) is kept in {checkpointer.directory}"
+        if epochs
+        else "no checkpoint had been written yet"
+    )
+    raise DivergenceError(
+        f"training diverged in epoch {record['epoch']}: {problems[0]}; {kept}; lower the "
+        f"learning rates (--actor-lr, --critic-lr) and train again"
+    )
+
+
+def load_records(run_dir: Path) -> list[Record]:
+    """Records of RUN_DIR/metrics.jsonl; a truncated last line (a crash) is skipped."""
+    path = run_dir / METRICS_FILE
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def _rewrite_records(run_dir: Path, records: list[Record]) -> None:
+    """Replace metrics.jsonl with ``records`` in one atomic rename."""
+    tmp = run_dir / (METRICS_FILE + ".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
+    os.replace(tmp, run_dir / METRICS_FILE)

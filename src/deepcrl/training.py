@@ -8,6 +8,7 @@ constant), so the same compiled program serves every epoch.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,9 @@ class Trainer:
     agent: CRLAgent
     init: Callable[[jax.Array], TrainingState]
     """Fresh agent, env states and a prefilled buffer."""
+    refill: Callable[[TrainingState], TrainingState]
+    """The same state with a fresh buffer prefilled by its own policy (resume without a
+    stored buffer)."""
     train_epoch: Callable[[TrainingState], tuple[TrainingState, Metrics]]
     """train_steps_per_epoch training steps; metrics averaged over them."""
     evaluate: Callable[[TrainingState, jax.Array], Metrics]
@@ -97,22 +101,31 @@ def make_trainer(cfg: TrainConfig, env: GoalEnv, eval_env: GoalEnv | None = None
         env_state, unroll = jax.lax.scan(step, env_state, jax.random.split(key, length))
         return env_state, jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), unroll)
 
+    def prefill(
+        actor_params: Any, env_state: EnvState, key: jax.Array
+    ) -> tuple[EnvState, rb.BufferState]:
+        """A new buffer holding prefill_steps of the given policy in every env."""
+        buffer = rb.init_buffer(cfg.num_envs, cfg.replay_capacity, env.state_dim, env.action_dim)
+        env_state, unroll = collect(actor_params, env_state, key, cfg.prefill_steps)
+        return env_state, rb.insert(buffer, unroll)
+
     def init(key: jax.Array) -> TrainingState:
         key_agent, key_env, key_prefill, key_run = jax.random.split(key, 4)
         agent_state = agent.init(key_agent)
-        env_state = train_env.reset(key_env)
-        buffer = rb.init_buffer(cfg.num_envs, cfg.replay_capacity, env.state_dim, env.action_dim)
-        env_state, unroll = collect(
-            agent_state.actor_params, env_state, key_prefill, cfg.prefill_steps
-        )
+        env_state, buffer = prefill(agent_state.actor_params, train_env.reset(key_env), key_prefill)
         return TrainingState(
             agent=agent_state,
             env_state=env_state,
-            buffer=rb.insert(buffer, unroll),
+            buffer=buffer,
             key=key_run,
             env_steps=jnp.int32(0),
             train_steps=jnp.int32(0),
         )
+
+    def refill(ts: TrainingState) -> TrainingState:
+        key, key_prefill = jax.random.split(ts.key)
+        env_state, buffer = prefill(ts.agent.actor_params, ts.env_state, key_prefill)
+        return dataclasses.replace(ts, env_state=env_state, buffer=buffer, key=key)
 
     def train_step(ts: TrainingState, _: None) -> tuple[TrainingState, Metrics]:
         key, key_collect, key_sample, key_sgd = jax.random.split(ts.key, 4)
@@ -156,18 +169,28 @@ def make_trainer(cfg: TrainConfig, env: GoalEnv, eval_env: GoalEnv | None = None
 
     def train_epoch(ts: TrainingState) -> tuple[TrainingState, Metrics]:
         ts, metrics = jax.lax.scan(train_step, ts, None, length=cfg.train_steps_per_epoch)
-        return ts, jax.tree.map(jnp.mean, metrics)
+        metrics = jax.tree.map(jnp.mean, metrics)
+        # 1.0 when every parameter of every network is finite (the divergence guard reads it).
+        finite = [jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(ts.agent)]
+        metrics["training/params_finite"] = jnp.all(jnp.stack(finite)).astype(jnp.float32)
+        return ts, metrics
 
     evaluator = make_evaluator(
         eval_env,
         episode_length,
         cfg.num_eval_envs,
-        lambda params, obs: agent.act(params, obs, jax.random.PRNGKey(0), deterministic=True),
+        agent.greedy,
     )
 
     def evaluate(ts: TrainingState, key: jax.Array) -> Metrics:
         return evaluator(ts.agent.actor_params, key)
 
     return Trainer(
-        cfg=cfg, env=env, agent=agent, init=init, train_epoch=train_epoch, evaluate=evaluate
+        cfg=cfg,
+        env=env,
+        agent=agent,
+        init=init,
+        refill=refill,
+        train_epoch=train_epoch,
+        evaluate=evaluate,
     )

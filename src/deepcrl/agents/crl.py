@@ -121,6 +121,10 @@ class CRLAgent:
         action, _ = sample_tanh_gaussian(key, mean, log_std)
         return action
 
+    def greedy(self, actor_params: Params, obs: jax.Array) -> jax.Array:
+        """Deterministic actions tanh(mean) (..., action_dim): the evaluation policy."""
+        return self.act(actor_params, obs, jax.random.PRNGKey(0), deterministic=True)
+
     def critic_embeddings(
         self, critic_params: Params, state: jax.Array, action: jax.Array, goal: jax.Array
     ) -> tuple[jax.Array, jax.Array]:

@@ -1,0 +1,39 @@
+"""Test session setup: one persistent XLA compilation cache shared by every test.
+
+Many tests train the same tiny configuration; with the cache, each distinct program is
+compiled once per session (subprocesses inherit the directory through the environment).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import jax
+import pytest
+
+from deepcrl import runner
+from helpers import four_epoch_config
+
+CACHE_DIR = os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="deepcrl-test-xla-cache-")
+)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
+jax.config.update("jax_compilation_cache_dir", CACHE_DIR)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+
+
+def pytest_sessionfinish() -> None:
+    """Remove the cache directory this session created (not one given by the caller)."""
+    if CACHE_DIR.startswith(tempfile.gettempdir()) and "deepcrl-test-xla-cache-" in CACHE_DIR:
+        shutil.rmtree(CACHE_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> runner.RunResult:
+    """A finished 4-epoch run with checkpoints 2, 3, 4 (copy it before changing it)."""
+    run_dir = tmp_path_factory.mktemp("finished") / "run"
+    return runner.train(four_epoch_config(run_dir), sinks=[], verbose=False)
