@@ -1,4 +1,4 @@
-"""Command-line entry point: `deepcrl train | envs`."""
+"""Command-line entry point: `deepcrl train | envs | sweep | report | presets`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Annotated
 import tyro
 
 from deepcrl.config import ConfigError, TrainConfig
+from deepcrl.sweep_cli import SWEEP_COMMANDS, with_preset_defaults
 
 TrainArgs = Annotated[TrainConfig, tyro.conf.OmitArgPrefixes]
 
@@ -40,13 +41,18 @@ def envs_command() -> None:
         )
 
 
-COMMANDS: dict[str, Callable[..., None]] = {"train": train_command, "envs": envs_command}
+COMMANDS: dict[str, Callable[..., None]] = {
+    "train": train_command,
+    "envs": envs_command,
+    **SWEEP_COMMANDS,
+}
 
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run a subcommand; bad input exits 2 with one line."""
     try:
-        tyro.extras.subcommand_cli_from_dict(COMMANDS, args=argv, prog="deepcrl")
+        commands = with_preset_defaults(COMMANDS, sys.argv[1:] if argv is None else argv)
+        tyro.extras.subcommand_cli_from_dict(commands, args=argv, prog="deepcrl")
     except ConfigError as err:
         if os.environ.get("DEEPCRL_TRACEBACK"):
             raise
