@@ -37,6 +37,7 @@ from deepcrl.costs import (
     task_dims,
 )
 from deepcrl.logging import Record
+from deepcrl.paper import PAPER_TASKS
 
 Ablation = Literal["none", "no_residual", "no_layer_norm", "relu"]
 GridMode = Literal["product", "star"]
@@ -627,8 +628,9 @@ def prepare_parent_process(spec: SweepSpec) -> None:
 
 def run_sweep(spec: SweepSpec, verbose: bool = True) -> SweepResult:
     """Plan, print, then train every point not yet complete; returns what ran and failed."""
-    from deepcrl.envs.registry import get_spec
+    from deepcrl.envs.registry import get_spec, list_envs
 
+    registered_names = lambda: {e.name for e in list_envs()}
     plan = make_plan(spec)
     result = SweepResult(plan=plan)
     overwrite = spec.base.overwrite
@@ -637,12 +639,14 @@ def run_sweep(spec: SweepSpec, verbose: bool = True) -> SweepResult:
         print(format_plan(plan, done), flush=True)
     if spec.dry_run:
         return result
-    missing = _unique([p.cfg.env for p in plan.points if p.name not in done])
-    for env in missing:
-        get_spec(env)  # an unregistered paper task fails here, before anything is written
-    eval_envs = _unique([p.cfg.eval_env for p in plan.points if p.cfg.eval_env is not None])
-    for env in eval_envs:
-        get_spec(env)
+    todo_points = [p for p in plan.points if p.name not in done]
+    for env in _unique([e for p in todo_points for e in (p.cfg.env, p.cfg.eval_env) if e]):
+        if env in PAPER_TASKS and env not in registered_names():
+            raise ConfigError(
+                f"env {env!r} is one of the paper's tasks but is not registered yet (it needs "
+                f"its own implementation): --dry-run prints this sweep's plan and cost"
+            )
+        get_spec(env)  # unknown names fail here, before anything is written
     _check_stored_plan(plan, overwrite)
     plan.sweep_dir.mkdir(parents=True, exist_ok=True)
     _write_atomic(plan.sweep_dir / SWEEP_FILE, json.dumps(plan_json(plan), indent=2))
