@@ -355,6 +355,7 @@ def fig_learning_curves(data: SweepData, out: Path) -> bool:
         plt.close(fig)
         return False
     for metric, ax in zip(METRICS, axes, strict=True):
+        ax.set_ylim(bottom=0)
         ax.set_xlabel("env steps (millions)")
         ax.set_ylabel(metric.replace("_", " "))
         ax.grid(alpha=0.3)

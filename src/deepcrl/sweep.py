@@ -65,7 +65,7 @@ class SweepSpec:
     preset: str | None = None
     """Named experiment providing the defaults of every other flag (see `deepcrl presets`)."""
     sweep_dir: Path | None = None
-    """Where sweep.json and the run directories go; default sweeps/<preset or env>."""
+    """Where sweep.json and the run directories go; default runs/sweeps/<preset or env>."""
     envs: tuple[str, ...] | None = None
     """Tasks to sweep (default: --env)."""
     depths: tuple[int, ...] | None = None
@@ -249,10 +249,10 @@ def _point_name(env: str, coords: dict[str, Any], swept: list[str], seed: int | 
 
 
 def default_sweep_dir(spec: SweepSpec) -> Path:
-    """sweeps/<preset> or sweeps/<env>-<timestamp>."""
+    """runs/sweeps/<preset> or runs/sweeps/<env>-<timestamp>."""
     if spec.preset is not None:
-        return Path("sweeps") / spec.preset
-    return Path("sweeps") / f"{spec.base.env}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        return Path("runs") / "sweeps" / spec.preset
+    return Path("runs") / "sweeps" / f"{spec.base.env}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
 def expand(spec: SweepSpec, sweep_dir: Path | None = None) -> list[Point]:
