@@ -114,6 +114,14 @@ def test_bad_grids_are_one_line_config_errors(tmp_path: Path, changes: dict, fra
     assert not (tmp_path / "sweep").exists()
 
 
+def test_default_sweep_dir_is_stable_so_a_rerun_resumes(tmp_path: Path) -> None:
+    s = dataclasses.replace(spec(tmp_path, depths=(4, 8), widths=(16,)), sweep_dir=None)
+    assert make_plan(s).sweep_dir == Path("runs/sweeps/point_arena-depth-width")
+    assert make_plan(dataclasses.replace(s, preset="cpu_depth")).sweep_dir == Path(
+        "runs/sweeps/cpu_depth"
+    )
+
+
 def test_unknown_preset_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown preset 'tabel1'; known: table1"):
         get_preset("tabel1")

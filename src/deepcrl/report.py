@@ -334,32 +334,33 @@ def fig_heatmap(data: SweepData, row: str, col: str, out: Path) -> bool:
 
 
 def fig_learning_curves(data: SweepData, out: Path) -> bool:
-    """Time at goal and success rate vs env steps: mean over seeds, ± se shaded."""
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    drawn = False
-    for g in data.groups:
-        curves = [r.records for r in g.runs if r.records]
-        if not curves:
-            continue
-        n = min(len(c) for c in curves)
-        steps = np.array([c["env_steps"] for c in curves[0][:n]], dtype=float) / 1e6
-        for metric, ax in zip(METRICS.values(), axes, strict=True):
-            y = np.array([[float(r[metric]) for r in c[:n]] for c in curves])
-            mean = y.mean(axis=0)
-            se = y.std(axis=0, ddof=1) / math.sqrt(len(y)) if len(y) > 1 else 0 * mean
-            ax.plot(steps, mean, label=f"{g.name} ({len(y)} seeds)")
-            ax.fill_between(steps, mean - se, mean + se, alpha=0.2)
-        drawn = True
-    if not drawn:
-        plt.close(fig)
+    """Time at goal and success rate vs env steps, a row per env: mean over seeds, ± se."""
+    by_env = {
+        env: [g for g in gs if any(r.records for r in g.runs)]
+        for env, gs in _by(data.groups, "env").items()
+    }
+    by_env = {env: gs for env, gs in by_env.items() if gs}
+    if not by_env:
         return False
-    for metric, ax in zip(METRICS, axes, strict=True):
-        ax.set_ylim(bottom=0)
-        ax.set_xlabel("env steps (millions)")
-        ax.set_ylabel(metric.replace("_", " "))
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
+    plt = _plt()
+    fig, axes = plt.subplots(len(by_env), 2, figsize=(11, 4 * len(by_env)), squeeze=False)
+    for row, (env, groups) in zip(axes, by_env.items(), strict=True):
+        for g in groups:
+            curves = [r.records for r in g.runs if r.records]
+            n = min(len(c) for c in curves)
+            steps = np.array([c["env_steps"] for c in curves[0][:n]], dtype=float) / 1e6
+            for metric, ax in zip(METRICS.values(), row, strict=True):
+                y = np.array([[float(r[metric]) for r in c[:n]] for c in curves])
+                mean = y.mean(axis=0)
+                se = y.std(axis=0, ddof=1) / math.sqrt(len(y)) if len(y) > 1 else 0 * mean
+                ax.plot(steps, mean, label=f"{g.name} ({len(y)} seeds)")
+                ax.fill_between(steps, mean - se, mean + se, alpha=0.2)
+        for metric, ax in zip(METRICS, row, strict=True):
+            ax.set_ylim(bottom=0)
+            ax.set_xlabel("env steps (millions)")
+            ax.set_ylabel(f"{env}: " + metric.replace("_", " "))
+            ax.grid(alpha=0.3)
+        row[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)

@@ -65,7 +65,8 @@ class SweepSpec:
     preset: str | None = None
     """Named experiment providing the defaults of every other flag (see `deepcrl presets`)."""
     sweep_dir: Path | None = None
-    """Where sweep.json and the run directories go; default runs/sweeps/<preset or env>."""
+    """Where sweep.json and the run directories go; default runs/sweeps/<preset>, else
+    runs/sweeps/<env>-<swept axes> (rerunning the same command resumes)."""
     envs: tuple[str, ...] | None = None
     """Tasks to sweep (default: --env)."""
     depths: tuple[int, ...] | None = None
@@ -249,10 +250,13 @@ def _point_name(env: str, coords: dict[str, Any], swept: list[str], seed: int | 
 
 
 def default_sweep_dir(spec: SweepSpec) -> Path:
-    """runs/sweeps/<preset> or runs/sweeps/<env>-<timestamp>."""
+    """runs/sweeps/<preset>, else runs/sweeps/<env>-<swept axes> (stable, so reruns resume)."""
     if spec.preset is not None:
         return Path("runs") / "sweeps" / spec.preset
-    return Path("runs") / "sweeps" / f"{spec.base.env}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    envs = spec.envs or (spec.base.env,)
+    env = envs[0] if len(envs) == 1 else f"{len(envs)}envs"
+    axes = [name for name, _ in _axes(spec)] or ["seeds"]
+    return Path("runs") / "sweeps" / "-".join([env, *axes])
 
 
 def expand(spec: SweepSpec, sweep_dir: Path | None = None) -> list[Point]:
