@@ -257,6 +257,10 @@ def fig_score_vs_depth(data: SweepData, out: Path) -> bool:
             label = f"{env}" + ("" if abl == "none" else f" {abl}") + f" w{width} b{batch}"
             _errorbar_series(ax, gs, lambda g: g.coords["depth"], metric, label)
         ax.set_xscale("log", base=2)
+        depths = _distinct(groups, "depth")
+        ax.set_xticks(depths, [str(d) for d in depths])
+        ax.minorticks_off()
+        ax.set_ylim(bottom=0)
         ax.set_xlabel("depth (Dense layers in residual blocks)")
         ax.set_ylabel(metric.replace("_", " ") + " (mean ± se over seeds)")
         ax.grid(alpha=0.3)
