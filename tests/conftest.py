@@ -34,6 +34,7 @@ def pytest_sessionfinish() -> None:
 
 @pytest.fixture(scope="session")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> runner.RunResult:
-    """A finished 4-epoch run with checkpoints 2, 3, 4 (copy it before changing it)."""
+    """A finished 4-epoch run with checkpoints 2, 3, 4 and TensorBoard logs (copy it before
+    changing it)."""
     run_dir = tmp_path_factory.mktemp("finished") / "run"
-    return runner.train(four_epoch_config(run_dir), sinks=[], verbose=False)
+    return runner.train(four_epoch_config(run_dir, tensorboard=True), verbose=False)

@@ -1,4 +1,5 @@
-"""Command-line entry point: `deepcrl train | eval | render | plot | envs`."""
+"""Command-line entry point: `deepcrl train | eval | render | plot | envs | sweep | report |
+presets`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import tyro
 
 from deepcrl.config import TrainConfig
 from deepcrl.errors import ConfigError, DeepcrlError, DivergenceError
+from deepcrl.sweep_cli import SWEEP_COMMANDS, with_preset_defaults
 
 TrainArgs = Annotated[TrainConfig, tyro.conf.OmitArgPrefixes]
 RunDir = tyro.conf.Positional[Path]
@@ -59,6 +61,25 @@ def changed_fields(cfg: Any, default: Any, ignore: tuple[str, ...] = ()) -> list
     return out
 
 
+def _policy_and_task(
+    run_dir: Path, env: str | None, episodes: int, episode_length: int | None, epoch: int | None
+) -> tuple[Any, str, Any, int]:
+    """(policy, task name, task, episode length) for eval/render, after checking the input."""
+    from deepcrl import envs
+    from deepcrl.checkpoint import load_policy
+    from deepcrl.training import check_eval_env
+
+    if episodes <= 0:
+        raise ConfigError(f"episodes={episodes}: must be a positive integer")
+    if episode_length is not None and episode_length <= 0:
+        raise ConfigError(f"episode_length={episode_length}: must be a positive integer")
+    policy = load_policy(run_dir, epoch)
+    name = env or policy.cfg.eval_env or policy.cfg.env
+    task = envs.make(name)
+    check_eval_env(envs.make(policy.cfg.env), task, name)
+    return policy, name, task, episode_length or policy.cfg.resolved_episode_length
+
+
 def eval_command(
     run_dir: RunDir,
     env: str | None = None,
@@ -79,20 +100,9 @@ def eval_command(
     """
     import jax
 
-    from deepcrl import envs
-    from deepcrl.checkpoint import load_policy
     from deepcrl.evaluate import make_evaluator
-    from deepcrl.training import check_eval_env
 
-    if episodes <= 0:
-        raise ConfigError(f"episodes={episodes}: must be a positive integer")
-    policy = load_policy(run_dir, epoch)
-    name = env or policy.cfg.eval_env or policy.cfg.env
-    task = envs.make(name)
-    check_eval_env(envs.make(policy.cfg.env), task, name)
-    length = episode_length or policy.cfg.resolved_episode_length
-    if length < 1:
-        raise ConfigError(f"episode_length={length}: must be a positive integer")
+    policy, name, task, length = _policy_and_task(run_dir, env, episodes, episode_length, epoch)
     evaluate = jax.jit(make_evaluator(task, length, episodes, policy.agent.greedy))
     metrics = evaluate(policy.actor_params, jax.random.PRNGKey(seed))
     print(f"{run_dir} epoch {policy.epoch} on {name}: {episodes} episodes of {length} steps")
@@ -124,18 +134,9 @@ def render_command(
     """
     import jax
 
-    from deepcrl import envs
-    from deepcrl.checkpoint import load_policy
     from deepcrl.render import rollout_episodes, write_video
-    from deepcrl.training import check_eval_env
 
-    if episodes <= 0:
-        raise ConfigError(f"episodes={episodes}: must be a positive integer")
-    policy = load_policy(run_dir, epoch)
-    name = env or policy.cfg.eval_env or policy.cfg.env
-    task = envs.make(name)
-    check_eval_env(envs.make(policy.cfg.env), task, name)
-    length = episode_length or policy.cfg.resolved_episode_length
+    policy, _, task, length = _policy_and_task(run_dir, env, episodes, episode_length, epoch)
     path = out or run_dir / "policy.gif"
     episodes_out = rollout_episodes(
         task, policy.agent.greedy, policy.actor_params, jax.random.PRNGKey(seed), length, episodes
@@ -186,6 +187,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "render": render_command,
     "plot": plot_command,
     "envs": envs_command,
+    **SWEEP_COMMANDS,
 }
 
 
@@ -196,7 +198,8 @@ def main(argv: list[str] | None = None) -> None:
     (set DEEPCRL_TRACEBACK=1 to see it).
     """
     try:
-        tyro.extras.subcommand_cli_from_dict(COMMANDS, args=argv, prog="deepcrl")
+        commands = with_preset_defaults(COMMANDS, sys.argv[1:] if argv is None else argv)
+        tyro.extras.subcommand_cli_from_dict(commands, args=argv, prog="deepcrl")
     except DeepcrlError as err:
         if os.environ.get("DEEPCRL_TRACEBACK"):
             raise

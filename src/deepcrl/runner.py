@@ -136,6 +136,47 @@ def format_schedule(cfg: TrainConfig, s: dict[str, Any]) -> str:
     )
 
 
+def write_run_config(
+    run_dir: Path, cfg: TrainConfig, schedule: dict[str, Any], extra: dict[str, Any] | None = None
+) -> None:
+    """Write run_dir/config.json: resolved config, schedule, versions, device (+ ``extra``)."""
+    device = jax.devices()[0]
+    payload = {
+        "config": cfg.to_dict() | {"run_dir": str(run_dir)},
+        "schedule": schedule,
+        "versions": package_versions(),
+        "device": {
+            "platform": device.platform,
+            "kind": device.device_kind,
+            "count": jax.device_count(),
+        },
+    }
+    (run_dir / CONFIG_FILE).write_text(json.dumps(payload | (extra or {}), indent=2))
+
+
+def epoch_record(
+    cfg: TrainConfig,
+    epoch: int,
+    env_steps: int,
+    train_steps: int,
+    metrics: dict[str, Any],
+    epoch_s: float,
+    compile_s: float,
+    start: float,
+) -> Record:
+    """One metrics.jsonl line: counters, scalar ``metrics`` and timings."""
+    return {
+        "epoch": epoch,
+        "env_steps": int(env_steps),
+        "train_steps": int(train_steps),
+        **{k: float(v) for k, v in metrics.items()},
+        "training/sps": cfg.env_steps_per_epoch / epoch_s,
+        "time/epoch_s": epoch_s,
+        "time/compile_s": compile_s,
+        "time/wall_s": time.perf_counter() - start,
+    }
+
+
 @dataclass(frozen=True)
 class _Setup:
     """A validated config with its trainer and the run's fixed keys."""
@@ -190,22 +231,7 @@ def train(cfg: TrainConfig, sinks: list[Sink] | None = None, verbose: bool = Tru
     cfg = setup.cfg
     run_dir = prepare_run_dir(cfg.run_dir or default_run_dir(cfg), cfg.overwrite)
     cfg = dataclasses.replace(cfg, run_dir=run_dir)
-    device = jax.devices()[0]
-    (run_dir / CONFIG_FILE).write_text(
-        json.dumps(
-            {
-                "config": cfg.to_dict(),
-                "schedule": setup.schedule,
-                "versions": package_versions(),
-                "device": {
-                    "platform": device.platform,
-                    "kind": device.device_kind,
-                    "count": jax.device_count(),
-                },
-            },
-            indent=2,
-        )
-    )
+    write_run_config(run_dir, cfg, setup.schedule)
     if verbose:
         print(format_schedule(cfg, setup.schedule), flush=True)
         print(f"  run dir: {run_dir}", flush=True)
@@ -322,17 +348,16 @@ def _run_epochs(
             jax.block_until_ready(ts)
             epoch_s = time.perf_counter() - t_epoch
             eval_metrics = evaluate(ts, jax.random.fold_in(setup.key_eval, epoch))
-            record: Record = {
-                "epoch": epoch,
-                "env_steps": int(ts.env_steps),
-                "train_steps": int(ts.train_steps),
-                **{k: float(v) for k, v in train_metrics.items()},
-                **{k: float(v) for k, v in eval_metrics.items()},
-                "training/sps": cfg.env_steps_per_epoch / epoch_s,
-                "time/epoch_s": epoch_s,
-                "time/compile_s": compile_s,
-                "time/wall_s": time.perf_counter() - start,
-            }
+            record = epoch_record(
+                cfg,
+                epoch,
+                int(ts.env_steps),
+                int(ts.train_steps),
+                {**train_metrics, **eval_metrics},
+                epoch_s,
+                compile_s,
+                start,
+            )
             records.append(record)
             for sink in all_sinks:
                 sink.log(record)
