@@ -16,9 +16,12 @@ TrainArgs = Annotated[TrainConfig, tyro.conf.OmitArgPrefixes]
 
 def train_command(cfg: TrainArgs) -> None:
     """Train a contrastive RL agent (defaults: a depth-4 agent on the point-mass U-maze)."""
+    from deepcrl import parallel
     from deepcrl.runner import train
 
     result = train(cfg)
+    if not parallel.is_main_process():
+        return
     final = result.final
     print(
         f"done: success {final['eval/success_rate']:.3f}, time at goal "

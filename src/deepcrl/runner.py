@@ -13,7 +13,7 @@ from typing import Any
 
 import jax
 
-from deepcrl import envs
+from deepcrl import envs, parallel
 from deepcrl.agents.crl import param_counts
 from deepcrl.config import ConfigError, TrainConfig
 from deepcrl.logging import JsonlSink, LineSink, ProgressSink, Record, Sink
@@ -110,35 +110,51 @@ def format_schedule(cfg: TrainConfig, s: dict[str, Any]) -> str:
 
 
 def train(cfg: TrainConfig, sinks: list[Sink] | None = None, verbose: bool = True) -> RunResult:
-    """Run a full training job described by ``cfg``; returns the run dir and eval records."""
+    """Run a full training job described by ``cfg``; returns the run dir and eval records.
+
+    Data parallel over ``cfg.devices`` devices (all by default), across hosts when started
+    under SLURM or with the JAX coordinator variables (see docs/multi_device.md). Every
+    process runs the same programs; only process 0 prints and writes the run directory.
+    """
+    parallel.init_distributed()
     env = envs.make(cfg.env)
     cfg = cfg.with_episode_length(env.default_episode_length)
     cfg.validate()
+    mesh = parallel.make_mesh(cfg.devices)
+    cfg.check_device_split(parallel.mesh_size(mesh))
+    main_process = parallel.is_main_process()
+    verbose = verbose and main_process
     eval_env = env if cfg.eval_env is None else envs.make(cfg.eval_env)
-    trainer = make_trainer(cfg, env, eval_env)
+    trainer = make_trainer(cfg, env, eval_env, mesh)
     key = jax.random.PRNGKey(cfg.seed)
     key_init, key_eval = jax.random.split(key)
     counts = param_counts(jax.eval_shape(trainer.agent.init, key_init))
     schedule = schedule_summary(cfg, counts)
-    run_dir = prepare_run_dir(cfg.run_dir or default_run_dir(cfg), cfg.overwrite)
-    device = jax.devices()[0]
-    (run_dir / "config.json").write_text(
-        json.dumps(
-            {
-                "config": cfg.to_dict() | {"run_dir": str(run_dir)},
-                "schedule": schedule,
-                "versions": package_versions(),
-                "device": {
-                    "platform": device.platform,
-                    "kind": device.device_kind,
-                    "count": jax.device_count(),
-                },
+    run_dir = cfg.run_dir or default_run_dir(cfg)
+    if main_process:
+        run_dir = prepare_run_dir(run_dir, cfg.overwrite)
+    device = mesh.devices.flat[0]
+    split = parallel.describe_split(mesh, cfg.num_envs, cfg.crl.batch_size, cfg.num_eval_envs)
+    config_json = json.dumps(
+        {
+            "config": cfg.to_dict() | {"run_dir": str(run_dir)},
+            "schedule": schedule,
+            "versions": package_versions(),
+            "device": {
+                "platform": device.platform,
+                "kind": device.device_kind,
+                "count": parallel.mesh_size(mesh),
+                "processes": jax.process_count(),
+                "split": split,
             },
-            indent=2,
-        )
+        },
+        indent=2,
     )
+    if main_process:
+        (run_dir / "config.json").write_text(config_json)
     if verbose:
         print(format_schedule(cfg, schedule), flush=True)
+        print(f"  {split}", flush=True)
         print(f"  run dir: {run_dir}", flush=True)
 
     start = time.perf_counter()
@@ -152,8 +168,8 @@ def train(cfg: TrainConfig, sinks: list[Sink] | None = None, verbose: bool = Tru
     if verbose:
         print(f"  prefill {init_s:.1f}s, compile {compile_s:.1f}s", flush=True)
 
-    all_sinks: list[Sink] = [JsonlSink(run_dir / "metrics.jsonl")]
-    if sinks is not None:
+    all_sinks: list[Sink] = [JsonlSink(run_dir / "metrics.jsonl")] if main_process else []
+    if sinks is not None and main_process:
         all_sinks += sinks
     elif verbose:
         all_sinks.append(ProgressSink(cfg.total_env_steps) if cfg.progress else LineSink())
