@@ -34,6 +34,15 @@ DATA = "data"
 PER_ENV_FIELDS: tuple[tuple[str, ...], ...] = (("env_state",), ("buffer", "data"))
 """Attribute paths of the TrainingState subtrees whose leaves have the env axis first."""
 
+SLURM_STEP_VARIABLES = (
+    "SLURM_JOB_ID",
+    "SLURM_STEP_NODELIST",
+    "SLURM_NTASKS",
+    "SLURM_PROCID",
+    "SLURM_LOCALID",
+)
+"""Set inside an `srun` job step; what JAX's SLURM detection reads."""
+
 T = TypeVar("T")
 
 
@@ -41,9 +50,9 @@ T = TypeVar("T")
 def init_distributed() -> bool:
     """Start jax.distributed from the environment, before any JAX computation; True if started.
 
-    Uses JAX_COORDINATOR_ADDRESS + JAX_NUM_PROCESSES + JAX_PROCESS_ID when set, else a
-    SLURM job step with more than one task (SLURM_NTASKS > 1, auto-detected by JAX). Does
-    nothing in a single plain process or when jax.distributed is already running.
+    Uses JAX_COORDINATOR_ADDRESS + JAX_NUM_PROCESSES + JAX_PROCESS_ID when set, else an
+    ``srun`` job step with more than one task (auto-detected by JAX). Does nothing in a
+    single plain process (a SLURM batch script included) or when already running.
     """
     if jax.distributed.is_initialized():
         return False
@@ -59,8 +68,10 @@ def init_distributed() -> bool:
             ) from err
         jax.distributed.initialize(address, num_processes=num_processes, process_id=process_id)
         return True
-    if "SLURM_JOB_ID" in os.environ and int(os.environ.get("SLURM_NTASKS", "1")) > 1:
-        jax.distributed.initialize()  # SLURM cluster auto-detection
+    if all(name in os.environ for name in SLURM_STEP_VARIABLES) and (
+        int(os.environ.get("SLURM_STEP_NUM_TASKS", os.environ["SLURM_NTASKS"])) > 1
+    ):
+        jax.distributed.initialize()  # JAX's SLURM auto-detection: one process per task
         return True
     return False
 

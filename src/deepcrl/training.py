@@ -186,7 +186,8 @@ def make_trainer(
             agent_state, metrics = agent.update(agent_state, batch, key)
             return parallel.constrain(agent_state, mesh, axis=None), metrics
 
-        return jax.lax.scan(sgd_step, agent_state, (minibatches, jax.random.split(key, sgd_steps)))
+        steps = jax.tree.leaves(minibatches)[0].shape[0]  # sgd_steps in training
+        return jax.lax.scan(sgd_step, agent_state, (minibatches, jax.random.split(key, steps)))
 
     def train_step(ts: TrainingState, _: None) -> tuple[TrainingState, Metrics]:
         key, key_collect, key_sample, key_sgd = jax.random.split(ts.key, 4)
