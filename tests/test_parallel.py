@@ -37,18 +37,18 @@ def device_env(devices: int, **extra: str) -> dict[str, str]:
     return env | extra
 
 
-def run_case(name: str, devices: int, **kwargs: Any) -> dict[str, Any]:
-    """Run one case of parallel_cases.py on ``devices`` fake devices; its JSON result."""
+def run_case(name: str, fake_devices: int, **kwargs: Any) -> dict[str, Any]:
+    """Run one case of parallel_cases.py in a process with ``fake_devices``; its JSON result."""
     proc = subprocess.run(
         [sys.executable, str(CASES), name, json.dumps(kwargs)],
-        env=device_env(devices),
+        env=device_env(fake_devices),
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["devices"] == devices
+    assert result["devices"] == fake_devices
     return result
 
 
@@ -143,8 +143,9 @@ def test_cli_rejects_bad_splits_before_compiling() -> None:
         proc = cli([*TINY_ARGS, *extra], devices=4)
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 2, (out, err)
-        last = err.strip().splitlines()[-1]
-        assert last.startswith("deepcrl: error: ") and message in last, err
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("deepcrl: error: "), err
+        assert message in lines[0], err
         assert not out  # nothing printed: it failed before the schedule and any compile
 
 
