@@ -164,7 +164,12 @@ def test_two_processes_agree_with_one_process_on_two_devices(tmp_path: Path) -> 
         for i in range(2)
     ]
     single = cli([*TINY_ARGS, f"--run-dir={tmp_path / 'single'}"], devices=2)
-    outputs = [p.communicate(timeout=540) for p in [*procs, single]]
+    try:
+        outputs = [p.communicate(timeout=540) for p in [*procs, single]]
+    finally:  # a process left waiting for its peer must not outlive the test
+        for p in [*procs, single]:
+            if p.poll() is None:
+                p.kill()
     for p, (out, err) in zip([*procs, single], outputs, strict=True):
         assert p.returncode == 0, (out, err[-3000:])
     assert "2 devices (cpu) in 2 processes: 8 envs, batch 16 and 8 eval envs" in outputs[0][0]

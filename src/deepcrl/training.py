@@ -178,6 +178,8 @@ def make_trainer(
     def sgd(
         agent_state: CRLState, minibatches: rb.Transitions, key: jax.Array
     ) -> tuple[CRLState, Metrics]:
+        """SGD steps over minibatches with leaves (steps, batch_size, ...), in order."""
+
         def sgd_step(agent_state: CRLState, inputs: tuple) -> tuple[CRLState, Metrics]:
             batch, key = inputs
             # batch leaves (batch_size, ...) split over devices, parameters replicated:
