@@ -66,6 +66,11 @@ def test_schedule_is_derived_exactly() -> None:
         ({"crl": CRLConfig(critic_lr=0.0)}, "critic_lr=0.0"),
         ({"crl": CRLConfig(logsumexp_penalty=-1.0)}, "logsumexp_penalty=-1.0"),
         ({"episode_length": 1}, "episode_length=1"),
+        ({"devices": 0}, "devices=0"),
+        ({"devices": 3}, "num_envs=8 does not split over 3 devices: use 6 or 9"),
+        ({"devices": 16}, "num_envs=8 does not split over 16 devices: use 16 (or"),
+        ({"devices": 8}, "num_eval_envs=4 does not split over 8 devices: use 8 (or"),
+        ({"devices": 4, "crl": CRLConfig(batch_size=18)}, "batch_size=18 does not split"),
     ],
 )
 def test_bad_configs_are_rejected_with_a_clear_message(overrides: dict, fragment: str) -> None:

@@ -19,7 +19,7 @@ from deepcrl.sweep_cli import SWEEP_COMMANDS, with_preset_defaults
 TrainArgs = Annotated[TrainConfig, tyro.conf.OmitArgPrefixes]
 RunDir = tyro.conf.Positional[Path]
 
-RESUME_FLAGS = ("progress",)
+RESUME_FLAGS = ("progress", "devices")
 """Fields a resumed run may take from the command line (everything else is stored)."""
 
 
@@ -29,9 +29,10 @@ def train_command(cfg: TrainArgs, resume: Path | None = None) -> None:
     Args:
         cfg: The run's settings.
         resume: Continue the run in this directory from its latest checkpoint, with its
-            stored config (only --progress/--no-progress may be given with it).
+            stored config (only --progress and --devices may be given with it: a run
+            checkpointed on N devices resumes on M).
     """
-    from deepcrl import runner
+    from deepcrl import parallel, runner
 
     if resume is None:
         result = runner.train(cfg)
@@ -42,7 +43,9 @@ def train_command(cfg: TrainArgs, resume: Path | None = None) -> None:
                 f"--resume continues {resume} with its stored config: drop "
                 f"{', '.join('--' + c.replace('_', '-') for c in changed)}"
             )
-        result = runner.resume(resume, progress=cfg.progress)
+        result = runner.resume(resume, progress=cfg.progress, devices=cfg.devices)
+    if not parallel.is_main_process():
+        return
     final = result.final
     print(
         f"done: success {final['eval/success_rate']:.3f}, time at goal "

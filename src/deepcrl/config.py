@@ -170,6 +170,10 @@ class TrainConfig:
     """Environments (= episodes) per evaluation."""
     seed: int = 0
     """Random seed for everything."""
+    devices: int | None = None
+    """Devices to train on, data parallel (default: all; with several processes, all of
+    every process). Envs, replay buffer, eval envs and each SGD batch are split evenly
+    across them; parameters are replicated and gradients averaged over the global batch."""
     network: NetworkConfig = field(default_factory=lambda: NetworkConfig(depth=16, width=128))
     """Actor and critic architecture (CPU demo default: depth 16, width 128)."""
     crl: CRLConfig = field(
@@ -291,6 +295,9 @@ class TrainConfig:
                 f"transitions in the buffer after the prefill (num_envs*prefill_steps): lower "
                 f"batch_size or raise prefill_steps"
             )
+        if self.devices is not None:
+            _check_positive(self, "devices")
+            self.check_device_split(self.devices)
         per_epoch = self.num_epochs * self.env_steps_per_train_step
         if self.total_env_steps % per_epoch:
             lower = max(1, self.total_env_steps // per_epoch) * per_epoch
@@ -316,6 +323,22 @@ class TrainConfig:
                 f"(episode_length={self.episode_length}): relabelling samples windows of one "
                 f"episode length, so raise prefill_steps to at least {self.episode_length}"
             )
+
+    def check_device_split(self, num_devices: int) -> None:
+        """Reject envs, eval envs or batch sizes that do not split evenly over the devices."""
+        for name, value in (
+            ("num_envs", self.num_envs),
+            ("num_eval_envs", self.num_eval_envs),
+            ("batch_size", self.crl.batch_size),
+        ):
+            if value % num_devices:
+                lower = max(num_devices, value // num_devices * num_devices)
+                upper = -(-value // num_devices) * num_devices
+                use = f"{lower} or {upper}" if lower != upper else str(upper)
+                raise ConfigError(
+                    f"{name}={value} does not split over {num_devices} devices: use {use} "
+                    f"(or change --devices)"
+                )
 
     @property
     def sample_windows(self) -> int:

@@ -17,9 +17,16 @@ PolicyFn = Callable[[Params, jax.Array], jax.Array]
 
 
 def make_evaluator(
-    env: GoalEnv, episode_length: int, num_envs: int, policy: PolicyFn
+    env: GoalEnv,
+    episode_length: int,
+    num_envs: int,
+    policy: PolicyFn,
+    place_envs: Callable[[Any], Any] | None = None,
 ) -> Callable[[Params, jax.Array], dict[str, jax.Array]]:
     """Returns evaluate(actor_params, key) -> metrics averaged over num_envs episodes.
+
+    ``place_envs`` is applied to the per-env state after reset (e.g. to split the envs
+    across devices); by default the state is left as it is.
 
     Metrics: time_at_goal (steps within the success radius while alive, out of
     episode_length), success_rate (reached the radius at least once), final_distance,
@@ -30,6 +37,8 @@ def make_evaluator(
     def evaluate(actor_params: Params, key: jax.Array) -> dict[str, jax.Array]:
         state = eval_env.reset(key)
         alive = jnp.ones((num_envs,), bool)
+        if place_envs is not None:
+            state, alive = place_envs((state, alive))
 
         def step(carry: tuple, _: None) -> tuple[tuple, dict[str, jax.Array]]:
             state, alive = carry

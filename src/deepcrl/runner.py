@@ -17,8 +17,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import Mesh
 
-from deepcrl import envs
+from deepcrl import envs, parallel
 from deepcrl.agents.crl import param_counts
 from deepcrl.checkpoint import (
     CHECKPOINT_DIR,
@@ -137,10 +138,15 @@ def format_schedule(cfg: TrainConfig, s: dict[str, Any]) -> str:
 
 
 def write_run_config(
-    run_dir: Path, cfg: TrainConfig, schedule: dict[str, Any], extra: dict[str, Any] | None = None
+    run_dir: Path,
+    cfg: TrainConfig,
+    schedule: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+    mesh: Mesh | None = None,
 ) -> None:
-    """Write run_dir/config.json: resolved config, schedule, versions, device (+ ``extra``)."""
-    device = jax.devices()[0]
+    """Write run_dir/config.json: resolved config, schedule, versions, devices (+ ``extra``)."""
+    mesh = mesh or parallel.make_mesh(1)
+    device = mesh.devices.flat[0]
     payload = {
         "config": cfg.to_dict() | {"run_dir": str(run_dir)},
         "schedule": schedule,
@@ -148,7 +154,11 @@ def write_run_config(
         "device": {
             "platform": device.platform,
             "kind": device.device_kind,
-            "count": jax.device_count(),
+            "count": parallel.mesh_size(mesh),
+            "processes": jax.process_count(),
+            "split": parallel.describe_split(
+                mesh, cfg.num_envs, cfg.crl.batch_size, cfg.num_eval_envs
+            ),
         },
     }
     (run_dir / CONFIG_FILE).write_text(json.dumps(payload | (extra or {}), indent=2))
@@ -183,6 +193,7 @@ class _Setup:
 
     cfg: TrainConfig
     trainer: Trainer
+    mesh: Mesh
     key_init: jax.Array
     key_eval: jax.Array
     schedule: dict[str, Any]
@@ -190,18 +201,21 @@ class _Setup:
 
 def _setup(cfg: TrainConfig) -> _Setup:
     """Resolve and validate ``cfg`` and build its trainer; raises before writing anything."""
+    parallel.init_distributed()
     env = envs.make(cfg.env)
     cfg = cfg.with_episode_length(env.default_episode_length)
     cfg.validate()
+    mesh = parallel.make_mesh(cfg.devices)
+    cfg.check_device_split(parallel.mesh_size(mesh))
     if cfg.tensorboard:
         require_extra("tensorboardX", "tensorboard")
     if cfg.wandb:
         require_extra("wandb", "wandb")
     eval_env = env if cfg.eval_env is None else envs.make(cfg.eval_env)
-    trainer = make_trainer(cfg, env, eval_env)
+    trainer = make_trainer(cfg, env, eval_env, mesh)
     key_init, key_eval = jax.random.split(jax.random.PRNGKey(cfg.seed))
     counts = param_counts(jax.eval_shape(trainer.agent.init, key_init))
-    return _Setup(cfg, trainer, key_init, key_eval, schedule_summary(cfg, counts))
+    return _Setup(cfg, trainer, mesh, key_init, key_eval, schedule_summary(cfg, counts))
 
 
 def optional_sinks(
@@ -226,14 +240,23 @@ def train(cfg: TrainConfig, sinks: list[Sink] | None = None, verbose: bool = Tru
     """Run a fresh training job described by ``cfg``; returns the run dir and eval records.
 
     ``sinks`` replaces the console/TensorBoard/W&B sinks (metrics.jsonl is always written).
+    Data parallel over ``cfg.devices`` devices (all by default), across hosts when started
+    under SLURM or with the JAX coordinator variables (see docs/multi_device.md): every
+    process runs the same programs; only process 0 prints and writes the run directory.
     """
     setup = _setup(cfg)
     cfg = setup.cfg
-    run_dir = prepare_run_dir(cfg.run_dir or default_run_dir(cfg), cfg.overwrite)
+    main_process = parallel.is_main_process()
+    verbose = verbose and main_process
+    run_dir = cfg.run_dir or default_run_dir(cfg)
+    if main_process:
+        run_dir = prepare_run_dir(run_dir, cfg.overwrite)
     cfg = dataclasses.replace(cfg, run_dir=run_dir)
-    write_run_config(run_dir, cfg, setup.schedule)
+    if main_process:
+        write_run_config(run_dir, cfg, setup.schedule, mesh=setup.mesh)
     if verbose:
         print(format_schedule(cfg, setup.schedule), flush=True)
+        print(f"  {_split(setup)}", flush=True)
         print(f"  run dir: {run_dir}", flush=True)
     start = time.perf_counter()
     ts = jax.jit(setup.trainer.init)(setup.key_init)
@@ -245,17 +268,26 @@ def train(cfg: TrainConfig, sinks: list[Sink] | None = None, verbose: bool = Tru
 
 
 def resume(
-    run_dir: Path, sinks: list[Sink] | None = None, verbose: bool = True, progress: bool = True
+    run_dir: Path,
+    sinks: list[Sink] | None = None,
+    verbose: bool = True,
+    progress: bool = True,
+    devices: int | None = None,
 ) -> RunResult:
     """Continue the run in ``run_dir`` from its latest checkpoint, with its stored config.
 
     Resuming is exact: with the buffer checkpointed (the default), the metrics of a resumed
-    run equal those of an uninterrupted one. Everything is checked before anything is written.
+    run equal those of an uninterrupted one on the same devices. ``devices`` (default: the
+    stored setting) may differ from the run's: the state is re-split on restore. Everything
+    is checked before anything is written.
     """
     run_dir = Path(run_dir)
+    verbose = verbose and parallel.is_main_process()
     stored = read_run_config(run_dir)
     cfg = TrainConfig.from_dict(stored)
-    cfg = dataclasses.replace(cfg, run_dir=run_dir, progress=progress)
+    cfg = dataclasses.replace(
+        cfg, run_dir=run_dir, progress=progress, devices=devices or cfg.devices
+    )
     setup = _setup(cfg)
     cfg = setup.cfg
     if not (run_dir / CHECKPOINT_DIR).is_dir():
@@ -279,6 +311,12 @@ def resume(
 
     start = time.perf_counter()
     abstract = abstract_state(setup.trainer.init, setup.key_init)
+    # Restore straight onto this run's devices (a checkpoint from N devices loads on M).
+    abstract = jax.tree.map(
+        lambda s, sharding: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
+        abstract,
+        parallel.state_shardings(setup.mesh, abstract),
+    )
     if not meta.has_buffer:
         abstract = dataclasses.replace(
             abstract, buffer=jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), abstract.buffer)
@@ -287,9 +325,11 @@ def resume(
     if not meta.has_buffer:
         ts = jax.jit(setup.trainer.refill)(ts)
     # Drop records logged after the checkpoint (the crash lost their state): rewrite atomically.
-    _rewrite_records(run_dir, records)
+    if parallel.is_main_process():
+        _rewrite_records(run_dir, records)
     if verbose:
         print(format_schedule(cfg, setup.schedule), flush=True)
+        print(f"  {_split(setup)}", flush=True)
         print(
             f"  resuming {run_dir} after epoch {meta.epoch} ({meta.env_steps:,} env steps"
             f"{'' if meta.has_buffer else ', buffer refilled by the restored policy'})",
@@ -308,9 +348,16 @@ def resume(
     )
 
 
+def _split(setup: _Setup) -> str:
+    """How envs and batch are split over the run's devices (one line)."""
+    cfg = setup.cfg
+    return parallel.describe_split(setup.mesh, cfg.num_envs, cfg.crl.batch_size, cfg.num_eval_envs)
+
+
 def _same_run(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Whether two stored configs describe the same run (location and display aside)."""
-    ignore = {"run_dir", "progress"}
+    """Whether two stored configs describe the same run (location, display and device count
+    aside: a checkpoint from N devices resumes on M)."""
+    ignore = {"run_dir", "progress", "devices"}
     return {k: v for k, v in a.items() if k not in ignore} == {
         k: v for k, v in b.items() if k not in ignore
     }
@@ -338,8 +385,10 @@ def _run_epochs(
     compile_s = time.perf_counter() - t0
     if verbose:
         print(f"  compile {compile_s:.1f}s", flush=True)
-    extra = optional_sinks(cfg, run_dir, int(ts.env_steps), verbose) if sinks is None else sinks
-    all_sinks: list[Sink] = [JsonlSink(run_dir / METRICS_FILE), *extra]
+    all_sinks: list[Sink] = []
+    if parallel.is_main_process():  # evaluation is computed everywhere, logged once
+        extra = optional_sinks(cfg, run_dir, int(ts.env_steps), verbose) if sinks is None else sinks
+        all_sinks = [JsonlSink(run_dir / METRICS_FILE), *extra]
     records = list(records)
     try:
         for epoch in range(first_epoch, cfg.num_epochs + 1):

@@ -4,6 +4,14 @@ A training step collects an unroll in every env with the stochastic policy, writ
 the replay buffer, draws sgd_steps * batch_size relabelled transitions and runs a lax.scan
 of SGD steps over them. Every array the epoch touches is an argument (never a closure
 constant), so the same compiled program serves every epoch.
+
+Data parallel over a device mesh (parallel.py): envs and replay buffer are split along the
+env axis. Collection is written for all envs and partitioned by GSPMD (each device steps
+its own envs; the noise is the same whatever the device count); insert and relabelled
+sampling run per device on the local buffer shard (shard_map, no cross-device gathers),
+and each device contributes batch_size / devices rows to every minibatch. The SGD step is
+compiled by GSPMD with replicated parameters and the batch split, so it computes exactly
+the global-batch update (InfoNCE negatives span the whole batch, gradients are averaged).
 """
 
 from __future__ import annotations
@@ -16,8 +24,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from flax import struct
+from jax.sharding import Mesh
 
 from deepcrl import buffer as rb
+from deepcrl import parallel
 from deepcrl.agents.crl import CRLAgent, CRLState, make_networks
 from deepcrl.config import ConfigError, TrainConfig
 from deepcrl.envs.base import EnvState, GoalEnv
@@ -48,6 +58,8 @@ class Trainer:
     cfg: TrainConfig
     env: GoalEnv
     agent: CRLAgent
+    mesh: Mesh
+    """Devices the state is split over (parallel.DATA axis)."""
     init: Callable[[jax.Array], TrainingState]
     """Fresh agent, env states and a prefilled buffer."""
     refill: Callable[[TrainingState], TrainingState]
@@ -57,6 +69,8 @@ class Trainer:
     """train_steps_per_epoch training steps; metrics averaged over them."""
     evaluate: Callable[[TrainingState, jax.Array], Metrics]
     """Deterministic-policy evaluation metrics."""
+    sgd: Callable[[CRLState, rb.Transitions, jax.Array], tuple[CRLState, Metrics]]
+    """lax.scan of SGD steps over minibatches with leaves (sgd_steps, batch_size, ...)."""
 
 
 def check_eval_env(env: GoalEnv, eval_env: GoalEnv, name: str) -> None:
@@ -69,13 +83,19 @@ def check_eval_env(env: GoalEnv, eval_env: GoalEnv, name: str) -> None:
         )
 
 
-def make_trainer(cfg: TrainConfig, env: GoalEnv, eval_env: GoalEnv | None = None) -> Trainer:
+def make_trainer(
+    cfg: TrainConfig, env: GoalEnv, eval_env: GoalEnv | None = None, mesh: Mesh | None = None
+) -> Trainer:
     """Build the pure init / train_epoch / evaluate functions for a validated config.
 
-    ``eval_env`` (default: ``env``) is the task evaluated after each epoch.
+    ``eval_env`` (default: ``env``) is the task evaluated after each epoch; ``mesh``
+    (default: ``parallel.make_mesh(cfg.devices)``) the devices the state is split over.
+    The functions pin their outputs to the mesh, so plain ``jax.jit`` distributes them.
     """
     cfg = cfg.with_episode_length(env.default_episode_length)
     cfg.validate()
+    mesh = parallel.make_mesh(cfg.devices) if mesh is None else mesh
+    cfg.check_device_split(parallel.mesh_size(mesh))
     eval_env = env if eval_env is None else eval_env
     check_eval_env(env, eval_env, cfg.eval_env or cfg.env)
     episode_length = cfg.resolved_episode_length
@@ -83,6 +103,9 @@ def make_trainer(cfg: TrainConfig, env: GoalEnv, eval_env: GoalEnv | None = None
     agent = CRLAgent(nets, cfg.crl)
     train_env = wrap_for_training(env, episode_length, cfg.num_envs)
     batch_size, sgd_steps = cfg.crl.batch_size, cfg.sgd_steps
+    local_batch = parallel.local_count(batch_size, mesh)
+    # Each device draws its share of windows and of transitions from its own buffer shard.
+    local_windows = -(-cfg.sample_windows // parallel.mesh_size(mesh))
 
     def collect(
         actor_params: Any, env_state: EnvState, key: jax.Array, length: int
@@ -113,7 +136,7 @@ def make_trainer(cfg: TrainConfig, env: GoalEnv, eval_env: GoalEnv | None = None
         key_agent, key_env, key_prefill, key_run = jax.random.split(key, 4)
         agent_state = agent.init(key_agent)
         env_state, buffer = prefill(agent_state.actor_params, train_env.reset(key_env), key_prefill)
-        return TrainingState(
+        ts = TrainingState(
             agent=agent_state,
             env_state=env_state,
             buffer=buffer,
@@ -121,42 +144,76 @@ def make_trainer(cfg: TrainConfig, env: GoalEnv, eval_env: GoalEnv | None = None
             env_steps=jnp.int32(0),
             train_steps=jnp.int32(0),
         )
+        return parallel.constrain_state(ts, mesh)
+
+    def insert_and_sample(
+        buffer: rb.BufferState, unroll: rb.Transitions, key: jax.Array
+    ) -> tuple[rb.BufferState, rb.Transitions, jax.Array]:
+        """Per device: write the local unroll, draw local_batch rows for each SGD step."""
+        buffer = rb.insert(buffer, unroll)
+        data = rb.sample_relabelled(
+            buffer,
+            parallel.device_key(key, mesh),
+            num_windows=local_windows,
+            window=episode_length,
+            num_samples=sgd_steps * local_batch,
+            discount=cfg.crl.discount,
+            goal_indices=env.goal_indices,
+        )
+        # local minibatches: leaves (sgd_steps, local_batch, ...)
+        minibatches = {
+            k: data[k].reshape((sgd_steps, local_batch, *data[k].shape[1:]))
+            for k in ("state", "action", "goal")
+        }
+        return buffer, minibatches, data["valid"].reshape((sgd_steps, local_batch))
+
+    def sharded_insert_and_sample(
+        ts: TrainingState, unroll: rb.Transitions, key: jax.Array
+    ) -> tuple[rb.BufferState, rb.Transitions, jax.Array]:
+        """insert_and_sample on every device's buffer shard.
+
+        Global minibatches (sgd_steps, batch_size, ...) have the batch axis split: device d
+        holds rows [d * local_batch, (d + 1) * local_batch) of every minibatch.
+        """
+        buffer_spec = parallel.state_specs(ts).buffer
+        return parallel.per_device(
+            insert_and_sample,
+            mesh,
+            in_specs=(buffer_spec, parallel.SPLIT, parallel.REPLICATED),
+            out_specs=(buffer_spec, parallel.SPLIT_1, parallel.SPLIT_1),
+        )(ts.buffer, unroll, key)
+
+    def sgd(
+        agent_state: CRLState, minibatches: rb.Transitions, key: jax.Array
+    ) -> tuple[CRLState, Metrics]:
+        """SGD steps over minibatches with leaves (steps, batch_size, ...), in order."""
+
+        def sgd_step(agent_state: CRLState, inputs: tuple) -> tuple[CRLState, Metrics]:
+            batch, key = inputs
+            # batch leaves (batch_size, ...) split over devices, parameters replicated:
+            # GSPMD computes the global-batch loss and the mean gradient.
+            batch = parallel.constrain(batch, mesh)
+            agent_state, metrics = agent.update(agent_state, batch, key)
+            return parallel.constrain(agent_state, mesh, axis=None), metrics
+
+        steps = jax.tree.leaves(minibatches)[0].shape[0]  # sgd_steps in training
+        return jax.lax.scan(sgd_step, agent_state, (minibatches, jax.random.split(key, steps)))
 
     def refill(ts: TrainingState) -> TrainingState:
         key, key_prefill = jax.random.split(ts.key)
         env_state, buffer = prefill(ts.agent.actor_params, ts.env_state, key_prefill)
-        return dataclasses.replace(ts, env_state=env_state, buffer=buffer, key=key)
+        ts = dataclasses.replace(ts, env_state=env_state, buffer=buffer, key=key)
+        return parallel.constrain_state(ts, mesh)
 
     def train_step(ts: TrainingState, _: None) -> tuple[TrainingState, Metrics]:
         key, key_collect, key_sample, key_sgd = jax.random.split(ts.key, 4)
         env_state, unroll = collect(
             ts.agent.actor_params, ts.env_state, key_collect, cfg.unroll_length
         )
-        buffer = rb.insert(ts.buffer, unroll)
-        data = rb.sample_relabelled(
-            buffer,
-            key_sample,
-            num_windows=cfg.sample_windows,
-            window=episode_length,
-            num_samples=sgd_steps * batch_size,
-            discount=cfg.crl.discount,
-            goal_indices=env.goal_indices,
-        )
-        # minibatches: leaves (sgd_steps, batch_size, ...)
-        minibatches = {
-            k: data[k].reshape((sgd_steps, batch_size, *data[k].shape[1:]))
-            for k in ("state", "action", "goal")
-        }
-
-        def sgd_step(agent_state: CRLState, inputs: tuple) -> tuple[CRLState, Metrics]:
-            batch, key = inputs
-            return agent.update(agent_state, batch, key)
-
-        agent_state, metrics = jax.lax.scan(
-            sgd_step, ts.agent, (minibatches, jax.random.split(key_sgd, sgd_steps))
-        )
+        buffer, minibatches, valid = sharded_insert_and_sample(ts, unroll, key_sample)
+        agent_state, metrics = sgd(ts.agent, minibatches, key_sgd)
         metrics = jax.tree.map(jnp.mean, metrics)
-        metrics["buffer/valid_fraction"] = jnp.mean(data["valid"].astype(jnp.float32))
+        metrics["buffer/valid_fraction"] = jnp.mean(valid.astype(jnp.float32))
         new_ts = TrainingState(
             agent=agent_state,
             env_state=env_state,
@@ -168,18 +225,20 @@ def make_trainer(cfg: TrainConfig, env: GoalEnv, eval_env: GoalEnv | None = None
         return new_ts, metrics
 
     def train_epoch(ts: TrainingState) -> tuple[TrainingState, Metrics]:
+        ts = parallel.constrain_state(ts, mesh)
         ts, metrics = jax.lax.scan(train_step, ts, None, length=cfg.train_steps_per_epoch)
         metrics = jax.tree.map(jnp.mean, metrics)
         # 1.0 when every parameter of every network is finite (the divergence guard reads it).
         finite = [jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(ts.agent)]
         metrics["training/params_finite"] = jnp.all(jnp.stack(finite)).astype(jnp.float32)
-        return ts, metrics
+        return parallel.constrain_state(ts, mesh), metrics
 
     evaluator = make_evaluator(
         eval_env,
         episode_length,
         cfg.num_eval_envs,
         agent.greedy,
+        place_envs=lambda tree: parallel.constrain(tree, mesh),
     )
 
     def evaluate(ts: TrainingState, key: jax.Array) -> Metrics:
@@ -189,8 +248,10 @@ def make_trainer(cfg: TrainConfig, env: GoalEnv, eval_env: GoalEnv | None = None
         cfg=cfg,
         env=env,
         agent=agent,
+        mesh=mesh,
         init=init,
         refill=refill,
         train_epoch=train_epoch,
         evaluate=evaluate,
+        sgd=sgd,
     )
