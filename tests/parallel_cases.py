@@ -178,31 +178,37 @@ def learns(devices: int, seed: int = 1) -> dict[str, Any]:
 
 
 @case
-def resume(devices_from: int, devices_to: int) -> dict[str, Any]:
-    """Train an epoch on N devices, move the state through host memory onto M, train on."""
-    trainer_n = trainer_on(devices_from)
-    ts = jax.jit(trainer_n.train_epoch)(jax.jit(trainer_n.init)(jax.random.PRNGKey(0)))[0]
-    host = parallel.to_host(ts)  # what a checkpoint holds
-    trainer_m = trainer_on(devices_to)
-    moved = parallel.shard_state(host, trainer_m.mesh)
-    shardings = parallel.state_shardings(trainer_m.mesh, moved)
-    same_layout = all(
-        x.sharding.is_equivalent_to(s, x.ndim)
-        for x, s in zip(jax.tree.leaves(moved), jax.tree.leaves(shardings), strict=True)
-    )
-    exact = max(max_diffs(host, parallel.to_host(moved)).values())
-    # Resharding device arrays directly (no host copy) gives the same placement.
-    direct = jax.device_put(ts, parallel.state_shardings(trainer_m.mesh, ts))
-    direct_diff = max(max_diffs(parallel.to_host(direct), parallel.to_host(moved)).values())
-    after, metrics = jax.jit(trainer_m.train_epoch, donate_argnums=0)(moved)
-    evaluation = jax.jit(trainer_m.evaluate)(after, jax.random.PRNGKey(5))
+def resume(devices_from: int, devices_to: int, run_dir: str) -> dict[str, Any]:
+    """Train with checkpoints on N devices, restore the checkpoint onto M, resume the run."""
+    import shutil
+    from pathlib import Path
+
+    from deepcrl import runner
+    from deepcrl.checkpoint import Checkpointer, abstract_state
+
+    cfg = small_config(run_dir=Path(run_dir), devices=devices_from)
+    runner.train(cfg, sinks=[], verbose=False)
+
+    def restore_on(devices: int) -> Any:
+        trainer = trainer_on(devices, cfg)
+        abstract = abstract_state(trainer.init, jax.random.PRNGKey(0))
+        target = jax.tree.map(
+            lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
+            abstract,
+            parallel.state_shardings(trainer.mesh, abstract),
+        )
+        return Checkpointer(Path(run_dir)).restore(target, epoch=1)[0]
+
+    on_n, on_m = restore_on(devices_from), restore_on(devices_to)
+    shutil.rmtree(Path(run_dir) / "checkpoints" / "2")  # as if the run had stopped after epoch 1
+    resumed = runner.resume(Path(run_dir), sinks=[], verbose=False, devices=devices_to)
     return {
-        "same_layout": same_layout,
-        "roundtrip_diff": exact,
-        "direct_diff": direct_diff,
-        "env_steps": [int(host.env_steps), int(after.env_steps)],
-        "finite": bool(all(np.isfinite(float(v)) for v in {**metrics, **evaluation}.values())),
-        "buffer_devices": len(after.buffer.data["state"].sharding.device_set),
+        "restored_diff": max(max_diffs(parallel.to_host(on_n), parallel.to_host(on_m)).values()),
+        "buffer_devices": len(on_m.buffer.data["state"].sharding.device_set),
+        "epochs": [r["epoch"] for r in resumed.records],
+        "env_steps": resumed.records[-1]["env_steps"],
+        "total_env_steps": cfg.total_env_steps,
+        "finite": bool(all(np.isfinite(float(v)) for v in resumed.records[-1].values())),
     }
 
 
