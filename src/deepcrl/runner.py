@@ -188,7 +188,7 @@ def epoch_record(
 
 
 @dataclass(frozen=True)
-class _Setup:
+class RunSetup:
     """A validated config with its trainer and the run's fixed keys."""
 
     cfg: TrainConfig
@@ -199,7 +199,7 @@ class _Setup:
     schedule: dict[str, Any]
 
 
-def _setup(cfg: TrainConfig) -> _Setup:
+def setup_run(cfg: TrainConfig) -> RunSetup:
     """Resolve and validate ``cfg`` and build its trainer; raises before writing anything."""
     parallel.init_distributed()
     env = envs.make(cfg.env)
@@ -215,7 +215,7 @@ def _setup(cfg: TrainConfig) -> _Setup:
     trainer = make_trainer(cfg, env, eval_env, mesh)
     key_init, key_eval = jax.random.split(jax.random.PRNGKey(cfg.seed))
     counts = param_counts(jax.eval_shape(trainer.agent.init, key_init))
-    return _Setup(cfg, trainer, mesh, key_init, key_eval, schedule_summary(cfg, counts))
+    return RunSetup(cfg, trainer, mesh, key_init, key_eval, schedule_summary(cfg, counts))
 
 
 def optional_sinks(
@@ -244,7 +244,7 @@ def train(cfg: TrainConfig, sinks: list[Sink] | None = None, verbose: bool = Tru
     under SLURM or with the JAX coordinator variables (see docs/multi_device.md): every
     process runs the same programs; only process 0 prints and writes the run directory.
     """
-    setup = _setup(cfg)
+    setup = setup_run(cfg)
     cfg = setup.cfg
     main_process = parallel.is_main_process()
     verbose = verbose and main_process
@@ -288,7 +288,7 @@ def resume(
     cfg = dataclasses.replace(
         cfg, run_dir=run_dir, progress=progress, devices=devices or cfg.devices
     )
-    setup = _setup(cfg)
+    setup = setup_run(cfg)
     cfg = setup.cfg
     if not (run_dir / CHECKPOINT_DIR).is_dir():
         raise CheckpointError(
@@ -348,7 +348,7 @@ def resume(
     )
 
 
-def _split(setup: _Setup) -> str:
+def _split(setup: RunSetup) -> str:
     """How envs and batch are split over the run's devices (one line)."""
     cfg = setup.cfg
     return parallel.describe_split(setup.mesh, cfg.num_envs, cfg.crl.batch_size, cfg.num_eval_envs)
@@ -364,7 +364,7 @@ def _same_run(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 
 def _run_epochs(
-    setup: _Setup,
+    setup: RunSetup,
     ts: Any,
     run_dir: Path,
     checkpointer: Checkpointer,
@@ -432,17 +432,17 @@ def _run_epochs(
 GUARDED_LOSSES = ("critic/loss", "actor/loss", "alpha/loss", "alpha")
 
 
-def check_finite(record: Record, checkpointer: Checkpointer) -> None:
+def check_finite(record: Record, checkpointer: Checkpointer | None) -> None:
     """Stop the run (DivergenceError) if a loss or any parameter became non-finite."""
     problems = [f"{k} is {record[k]}" for k in GUARDED_LOSSES if not math.isfinite(record[k])]
     if record["training/params_finite"] != 1.0:
         problems.append("a network parameter is not finite")
     if not problems:
         return
-    epochs = checkpointer.epochs()
+    epochs = checkpointer.epochs() if checkpointer is not None else []
     kept = (
         f"the last good checkpoint (epoch {epochs[-1]}) is kept in {checkpointer.directory}"
-        if epochs
+        if checkpointer is not None and epochs
         else "no checkpoint had been written yet"
     )
     raise DivergenceError(

@@ -478,36 +478,30 @@ def train_seeds(cfgs: Sequence[TrainConfig], verbose: bool = True) -> list[list[
     """
     import jax
 
-    from deepcrl import envs
-    from deepcrl.agents.crl import param_counts
     from deepcrl.logging import JsonlSink
     from deepcrl.runner import (
+        check_finite,
         default_run_dir,
         epoch_record,
         prepare_run_dir,
-        schedule_summary,
+        setup_run,
         write_run_config,
     )
-    from deepcrl.training import make_trainer
 
     if not cfgs:
         raise ConfigError("train_seeds needs at least one config")
     first = config_key(dataclasses.replace(cfgs[0], seed=0))
     if any(config_key(dataclasses.replace(c, seed=0)) != first for c in cfgs):
         raise ConfigError("vmapped runs must differ only in their seed")
-    env = envs.make(cfgs[0].env)
-    cfgs = [c.with_episode_length(env.default_episode_length) for c in cfgs]
-    for c in cfgs:
-        c.validate()
-    cfg = cfgs[0]
-    eval_env = env if cfg.eval_env is None else envs.make(cfg.eval_env)
-    trainer = make_trainer(cfg, env, eval_env)
+    # The same validated config, trainer and schedule as runner.train builds for each seed.
+    setup = setup_run(cfgs[0])
+    cfg, trainer, schedule = setup.cfg, setup.trainer, setup.schedule
+    cfgs = [dataclasses.replace(cfg, seed=c.seed, run_dir=c.run_dir) for c in cfgs]
     seeds = [c.seed for c in cfgs]
     # Per seed exactly what runner.train derives: key -> (key_init, key_eval).
     keys = jax.vmap(jax.random.split)(jax.numpy.stack([jax.random.PRNGKey(s) for s in seeds]))
     key_init, key_eval = keys[:, 0], keys[:, 1]
-    counts = param_counts(jax.eval_shape(trainer.agent.init, key_init[0]))
-    schedule = schedule_summary(cfg, counts)
+    counts = schedule["params"]
     run_dirs = [prepare_run_dir(c.run_dir or default_run_dir(c), c.overwrite) for c in cfgs]
     for c, run_dir in zip(cfgs, run_dirs, strict=True):
         write_run_config(run_dir, c, schedule, {"vmapped_seeds": seeds})
@@ -550,6 +544,7 @@ def train_seeds(cfgs: Sequence[TrainConfig], verbose: bool = True) -> list[list[
                 )
                 records[i].append(record)
                 sink.log(record)
+                check_finite(record, None)  # a diverged seed stops its group, logged first
             if verbose:
                 succ = [r[-1]["eval/success_rate"] for r in records]
                 tag = [r[-1]["eval/time_at_goal"] for r in records]
