@@ -255,8 +255,10 @@ def test_unknown_env_names_close_matches() -> None:
     message = str(err.value)
     assert isinstance(err.value, ValueError)
     assert "point_u_maze" in message and "\n" not in message
-    with pytest.raises(UnknownEnvError, match="point_"):
+    with pytest.raises(UnknownEnvError) as err:
         envs.make("zzz")  # nothing similar: still names the nearest tasks
+    named = str(err.value).split("closest: ")[1].split(", ")
+    assert named and set(named) <= {spec.name for spec in envs.list_envs()}
 
 
 # ---------------------------------------------------------------- layouts

@@ -1,7 +1,8 @@
 """Goal-conditioned tasks: ``make(name)`` builds a registered task; wrappers batch them."""
 
-# point_mass is imported for its side effect: its tasks register their names.
-from deepcrl.envs import point_mass, wrappers
+# Task modules are imported for their side effect: their tasks register their names. The
+# Brax tasks import brax only when built (brax_common), so this stays fast without it.
+from deepcrl.envs import ant, ant_maze, point_mass, reacher, wrappers
 from deepcrl.envs.base import EnvState, GoalEnv
 from deepcrl.envs.registry import EnvSpec, UnknownEnvError, list_envs, make, register
 
@@ -10,9 +11,12 @@ __all__ = [
     "EnvState",
     "GoalEnv",
     "UnknownEnvError",
+    "ant",
+    "ant_maze",
     "list_envs",
     "make",
     "point_mass",
+    "reacher",
     "register",
     "wrappers",
 ]

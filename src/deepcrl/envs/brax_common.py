@@ -1,0 +1,107 @@
+"""Shared pieces of the Brax-backed tasks: lazy imports, model loading, physics stepping.
+
+Brax (and MuJoCo) are an optional extra (``pip install deepcrl[brax]``) and slow to import,
+so nothing here imports them at module level: ``import deepcrl.envs`` and ``deepcrl envs``
+stay fast, and a missing extra only fails when a Brax task is built.
+
+A Brax task keeps its ``brax.System`` (the compiled model: a pytree of small constant
+arrays) on the env object. It is closed over by ``reset``/``step`` and becomes an XLA
+constant of the jitted program, as in every Brax environment; it is a few KB to a few
+hundred KB, not a training-sized array.
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from pathlib import Path
+from typing import Any
+
+import jax
+from flax import struct
+
+BACKENDS = ("generalized", "spring", "positional")
+"""Brax pipelines a task may use (mjx is left out: it needs a different model setup)."""
+
+
+class BraxMissingError(ImportError):
+    """Raised when a Brax task is built without the optional ``brax`` extra installed."""
+
+
+def _import(name: str) -> Any:
+    """Import ``name`` from brax, turning a missing package into a clear install hint."""
+    try:
+        with warnings.catch_warnings():
+            # brax.io.mjcf warns on every load that Brax is in maintenance mode.
+            warnings.simplefilter("ignore", UserWarning)
+            return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name and e.name.split(".")[0] in ("brax", "mujoco", "etils"):
+            raise BraxMissingError(
+                "Brax tasks need the optional extra: pip install 'deepcrl[brax]'"
+            ) from e
+        raise
+
+
+def brax_asset(filename: str) -> str:
+    """Text of a model file shipped inside the installed brax package (brax/envs/assets)."""
+    brax = _import("brax")
+    return (Path(brax.__file__).parent / "envs" / "assets" / filename).read_text()
+
+
+def load_system(xml: str, *, timestep: float | None = None) -> Any:
+    """A ``brax.System`` from an MJCF string, with ``opt.timestep`` overridden if given."""
+    mjcf = _import("brax.io.mjcf")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        sys = mjcf.loads(xml)
+    if timestep is not None:
+        sys = sys.tree_replace({"opt.timestep": timestep})
+    return sys
+
+
+def pipeline(backend: str) -> Any:
+    """The brax pipeline module (``init``/``step`` functions) named ``backend``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    return _import(f"brax.{backend}.pipeline")
+
+
+class BraxSim:
+    """A brax System plus a pipeline and a frame skip: init and one control step."""
+
+    def __init__(self, sys: Any, backend: str, n_frames: int) -> None:
+        """Drive ``sys`` with ``backend``; one control step = ``n_frames`` physics steps."""
+        if n_frames < 1:
+            raise ValueError(f"n_frames must be >= 1, got {n_frames}")
+        self.sys = sys
+        self.backend = backend
+        self.n_frames = int(n_frames)
+        self._pipeline = pipeline(backend)
+
+    @property
+    def dt(self) -> float:
+        """Control timestep in seconds: physics timestep * n_frames."""
+        return float(self.sys.opt.timestep) * self.n_frames
+
+    def init(self, q: jax.Array, qd: jax.Array) -> Any:
+        """Pipeline state at joint positions ``q`` (q_size,) and velocities ``qd`` (qd_size,)."""
+        return self._pipeline.init(self.sys, q, qd)
+
+    def step(self, state: Any, action: jax.Array) -> Any:
+        """``n_frames`` physics steps with the actuator input ``action`` held fixed."""
+
+        def body(s: Any, _: None) -> tuple[Any, None]:
+            return self._pipeline.step(self.sys, s, action), None
+
+        return jax.lax.scan(body, state, None, length=self.n_frames)[0]
+
+
+@struct.dataclass
+class BraxPhysics:
+    """Simulator state of one Brax task instance: the pipeline state and the goal."""
+
+    pipeline_state: Any
+    """brax.base.State (q, qd, link transforms x and velocities xd, ...)."""
+    goal: jax.Array
+    """(goal_dim,) commanded goal."""
