@@ -27,7 +27,13 @@ jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 
 
 def pytest_sessionfinish() -> None:
-    """Remove the cache directory this session created (not one given by the caller)."""
+    """Remove the cache directory this session created (not one given by the caller).
+
+    Under pytest-xdist the workers inherit the directory and share it; only the controller
+    (no PYTEST_XDIST_WORKER) removes it, after every worker has finished.
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
     if CACHE_DIR.startswith(tempfile.gettempdir()) and "deepcrl-test-xla-cache-" in CACHE_DIR:
         shutil.rmtree(CACHE_DIR, ignore_errors=True)
 

@@ -27,7 +27,9 @@ from deepcrl.render import (
     TERMINATED_COLOUR,
     TRAIL_COLOUR,
     WALL_COLOUR,
+    MujocoView,
     PointMassView,
+    Rollout,
     frames_for,
     rollout,
     rollout_episodes,
@@ -79,6 +81,7 @@ def test_rollout_stays_in_free_space_and_never_terminates() -> None:
     rows, cols = env.layout.shape
     assert (pos > 0).all() and (pos[..., 0] < rows - 1).all() and (pos[..., 1] < cols - 1).all()
     assert out.terminated.shape == (4, 41) and not out.terminated.any()
+    assert out.positions is None  # the point mass's physics offers no simulator pose
     # The agent moved and got closer to its goal (the greedy policy is not a no-op).
     dist = np.linalg.norm(pos - out.observations[..., 2:], axis=-1)  # (4, 41)
     assert (dist[:, -1] < dist[:, 0]).all()
@@ -218,7 +221,7 @@ def test_bad_requests_raise_one_line_config_errors(tmp_path: Path) -> None:
     env = envs.make("point_u_maze")
     obs = hand_made_episode(env)
     with pytest.raises(
-        ConfigError, match=r"cannot draw Blob envs yet \(supported: PointMassMaze"
+        ConfigError, match=r"cannot draw Blob envs yet \(supported: Ant, PointMassMaze, Reacher\)"
     ) as e:
         frames_for(Blob(), obs)  # raises at the call, not at the first frame
     one_line(e)
@@ -260,3 +263,111 @@ def test_mp4_streams_every_frame_to_ffmpeg(tmp_path: Path) -> None:
     assert written == 10
     received = int((tmp_path / "policy.mp4").read_text().split()[0])
     assert received == 10 * view.height * view.width * 4  # RGBA frames of the drawn size
+
+
+# ---- Brax tasks: off-screen MuJoCo frames --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def reacher_episodes() -> tuple[GoalEnv, Rollout]:
+    """Reacher and 2 episodes of 10 steps under a constant torque (one compile, shared)."""
+    pytest.importorskip("brax")
+    env = envs.make("reacher")
+    out = rollout_episodes(
+        env, constant_policy, jnp.array([0.6, -0.4]), jax.random.PRNGKey(5), 10, 2
+    )
+    return env, out
+
+
+def green_pixels_mask(frame: np.ndarray) -> np.ndarray:
+    """(H, W) bool: pixels close to the goal marker's colour (shading allowed for)."""
+    f = frame.astype(int)
+    goal = rgb(GOAL_COLOUR)
+    hue = (f[..., 1] - np.maximum(f[..., 0], f[..., 2])) > 0.5 * (goal[1] - goal[0])
+    return hue & (np.abs(f - goal).max(-1) < 60)
+
+
+def green_pixels(frame: np.ndarray) -> int:
+    """How many pixels are close to the goal marker's colour."""
+    return int(green_pixels_mask(frame).sum())
+
+
+def test_reacher_rollout_records_the_simulator_pose(
+    reacher_episodes: tuple[GoalEnv, Rollout],
+) -> None:
+    env, out = reacher_episodes
+    assert out.positions is not None and out.positions.shape == (2, 11, 4)  # MuJoCo qpos
+    q, obs = out.positions, out.observations
+    # obs starts with cos q0, cos q1, sin q0, sin q1; the target's slides q[2:4] = goal xy.
+    np.testing.assert_allclose(np.cos(q[..., :2]), obs[..., 0:2], atol=1e-5)
+    np.testing.assert_allclose(np.sin(q[..., :2]), obs[..., 2:4], atol=1e-5)
+    np.testing.assert_allclose(q[..., 2:4], obs[..., env.state_dim : env.state_dim + 2], atol=1e-5)
+    assert np.abs(np.diff(q[..., :2], axis=1)).max() > 1e-3  # the arm moves
+
+
+def test_reacher_gif_shows_the_arm_and_the_goal(
+    reacher_episodes: tuple[GoalEnv, Rollout], tmp_path: Path
+) -> None:
+    env, out = reacher_episodes
+    path = tmp_path / "reacher.gif"
+    try:
+        written = write_video(env, out, path, fps=10)
+    except ConfigError as e:  # a machine without EGL/OSMesa
+        if "OpenGL context" in str(e):
+            pytest.skip(str(e))
+        raise
+    assert written == 2 * 11
+    with Image.open(path) as gif:
+        assert gif.n_frames == 2 * 11  # consecutive frames differ (caption and arm)
+        frames = []
+        for i in (0, 11, 21):
+            gif.seek(i)
+            frames.append(np.asarray(gif.convert("RGB")))
+    for frame in frames:
+        assert frame.shape == (380, 480, 3)
+        assert len(np.unique(frame.reshape(-1, 3), axis=0)) > 20  # not blank
+        assert green_pixels(frame) > 30  # the goal marker
+    assert (frames[0] != frames[1]).any()  # a new episode: a new goal and start
+
+
+def test_mujoco_view_marks_the_goal_where_it_is(
+    reacher_episodes: tuple[GoalEnv, Rollout],
+) -> None:
+    env, out = reacher_episodes
+    assert out.positions is not None
+    try:
+        view = MujocoView(env, width=160, height=140)
+    except ConfigError as e:
+        pytest.skip(str(e))
+    try:
+        q, goal = out.positions[0, 0], out.observations[0, 0, env.state_dim :]
+        near = view.frame(q, goal, "near", ended=False)
+        far = view.frame(q, goal + np.array([0.15, 0.0, 0.0]), "far", ended=False)
+    finally:
+        view.close()
+    assert near.shape == (140, 160, 3)
+    assert green_pixels(near) > 10 and green_pixels(far) > 10
+    # Moving the goal +x moves the marker to the right in the picture (camera looks along +y).
+    cols_near = np.nonzero(green_pixels_mask(near))[1].mean()
+    cols_far = np.nonzero(green_pixels_mask(far))[1].mean()
+    assert cols_far > cols_near + 10
+
+
+def test_brax_render_errors_are_one_line(
+    reacher_episodes: tuple[GoalEnv, Rollout], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env, out = reacher_episodes
+    with pytest.raises(ConfigError, match="needs the simulator positions") as e:
+        frames_for(env, out.observations)  # bare observations: no pose to draw
+    one_line(e)
+    import mujoco
+
+    def no_gl(*args: object, **kwargs: object) -> None:
+        raise mujoco.FatalError("gladLoadGL error\nsecond line")
+
+    monkeypatch.setattr(mujoco, "Renderer", no_gl)
+    with pytest.raises(
+        ConfigError, match=r"OpenGL context.*MUJOCO_GL=egl or MUJOCO_GL=osmesa"
+    ) as e:
+        frames_for(env, out)
+    assert "gladLoadGL error" in one_line(e)

@@ -144,9 +144,7 @@ def render_command(
     episodes_out = rollout_episodes(
         task, policy.agent.greedy, policy.actor_params, jax.random.PRNGKey(seed), length, episodes
     )
-    frames = write_video(
-        task, episodes_out.observations, path, fps=fps, terminated=episodes_out.terminated
-    )
+    frames = write_video(task, episodes_out, path, fps=fps)
     print(
         f"wrote {path}: {frames} frames ({episodes} episodes of {length} steps, "
         f"epoch {policy.epoch})"

@@ -13,6 +13,8 @@ hundred KB, not a training-sized array.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -28,8 +30,20 @@ class BraxMissingError(ImportError):
     """Raised when a Brax task is built without the optional ``brax`` extra installed."""
 
 
+def use_headless_gl() -> None:
+    """Default MuJoCo's OpenGL backend to EGL (off-screen, no display) on Linux.
+
+    MuJoCo reads ``MUJOCO_GL`` once, when it is first imported (brax imports it), so this
+    runs before any brax import; a value the user set wins. Training never makes a GL
+    context; ``deepcrl render`` does. (EGL is Linux-only: elsewhere MuJoCo's default stays.)
+    """
+    if sys.platform.startswith("linux"):
+        os.environ.setdefault("MUJOCO_GL", "egl")
+
+
 def _import(name: str) -> Any:
     """Import ``name`` from brax, turning a missing package into a clear install hint."""
+    use_headless_gl()
     try:
         with warnings.catch_warnings():
             # brax.io.mjcf warns on every load that Brax is in maintenance mode.
@@ -105,3 +119,11 @@ class BraxPhysics:
     """brax.base.State (q, qd, link transforms x and velocities xd, ...)."""
     goal: jax.Array
     """(goal_dim,) commanded goal."""
+
+    def render_positions(self) -> jax.Array:
+        """(q_size,) joint positions, i.e. MuJoCo's qpos of ``sys.mj_model``: the full pose.
+
+        The renderer's hook (``deepcrl.render``): a rollout records it every step, since the
+        observation alone need not hold the whole pose. Works batched too: (..., q_size).
+        """
+        return self.pipeline_state.q
