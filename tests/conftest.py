@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 
 import jax
@@ -15,6 +16,11 @@ import pytest
 
 from deepcrl import runner
 from helpers import four_epoch_config
+
+# Off-screen MuJoCo rendering (Brax task videos) needs EGL here; MuJoCo reads this once, at
+# its first import, which may come from any test in this process.
+if sys.platform.startswith("linux"):
+    os.environ.setdefault("MUJOCO_GL", "egl")
 
 CACHE_DIR = os.environ.setdefault(
     "JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="deepcrl-test-xla-cache-")

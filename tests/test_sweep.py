@@ -141,9 +141,9 @@ def test_every_preset_plans_with_paper_numbers_and_costs() -> None:
 
 
 def test_unregistered_task_fails_only_when_run(tmp_path: Path) -> None:
-    paper = dataclasses.replace(spec(tmp_path), base=dataclasses.replace(TINY, env="ant_u4_maze"))
+    paper = dataclasses.replace(spec(tmp_path), base=dataclasses.replace(TINY, env="arm_push_easy"))
     make_plan(paper)  # planning works from the known shapes
-    with pytest.raises(ConfigError, match="'ant_u4_maze' is one of the paper's tasks but is not"):
+    with pytest.raises(ConfigError, match="'arm_push_easy' is one of the paper's tasks but is not"):
         run_sweep(paper, verbose=False)
     assert not (tmp_path / "sweep").exists()
 
