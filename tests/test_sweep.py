@@ -262,6 +262,17 @@ def test_vmapped_seeds_in_a_child_process_equal_separate_runs(tmp_path: Path) ->
     saved = json.loads((vmapped / "config.json").read_text())
     assert saved["config"]["seed"] == 1 and saved["vmapped_seeds"] == [0, 1]
     assert saved["schedule"]["params"]["total"] > 0
+    # Each point ends with a normal checkpoint holding its own seed's policy.
+    from deepcrl.checkpoint import load_policy
+
+    point, single = load_policy(vmapped), load_policy(alone)
+    assert point.epoch == TINY.num_epochs
+    obs = np.linspace(-1.0, 4.0, 16 * 4, dtype=np.float32).reshape(16, 4)
+    np.testing.assert_allclose(
+        np.asarray(point.agent.greedy(point.actor_params, obs)),
+        np.asarray(single.agent.greedy(single.actor_params, obs)),
+        atol=1e-4,
+    )
 
 
 # ---- command line ------------------------------------------------------------------------

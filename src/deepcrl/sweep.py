@@ -478,6 +478,7 @@ def train_seeds(cfgs: Sequence[TrainConfig], verbose: bool = True) -> list[list[
     """
     import jax
 
+    from deepcrl.checkpoint import Checkpointer, CheckpointMeta
     from deepcrl.logging import JsonlSink
     from deepcrl.runner import (
         check_finite,
@@ -557,6 +558,18 @@ def train_seeds(cfgs: Sequence[TrainConfig], verbose: bool = True) -> list[list[
     finally:
         for sink in sinks:
             sink.close()
+    # The final state of every seed as a normal checkpoint: `deepcrl eval/render` work on points.
+    for i, (c, run_dir) in enumerate(zip(cfgs, run_dirs, strict=True)):
+        checkpointer = Checkpointer(run_dir, c.keep_checkpoints, c.checkpoint_buffer)
+        meta = CheckpointMeta(
+            epoch=cfg.num_epochs,
+            env_steps=int(records[i][-1]["env_steps"]),
+            wall_s=float(records[i][-1]["time/wall_s"]),
+            has_buffer=c.checkpoint_buffer,
+            config=dataclasses.replace(c, run_dir=run_dir).to_dict(),
+        )
+        checkpointer.save(jax.tree.map(lambda x, i=i: x[i], ts), meta)
+        checkpointer.close()
     return records
 
 
