@@ -191,11 +191,8 @@ def resume(devices_from: int, devices_to: int, run_dir: str) -> dict[str, Any]:
 
     def restore_on(devices: int) -> Any:
         trainer = trainer_on(devices, cfg)
-        abstract = abstract_state(trainer.init, jax.random.PRNGKey(0))
-        target = jax.tree.map(
-            lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
-            abstract,
-            parallel.state_shardings(trainer.mesh, abstract),
+        target = parallel.abstract_on(
+            trainer.mesh, abstract_state(trainer.init, jax.random.PRNGKey(0))
         )
         return Checkpointer(Path(run_dir)).restore(target, epoch=1)[0]
 

@@ -107,6 +107,16 @@ class Checkpointer:
             ),
         )
 
+    @classmethod
+    def existing(cls, run_dir: Path, keep: int = 3, save_buffer: bool = True) -> Checkpointer:
+        """The checkpointer of a run that has written checkpoints (CheckpointError if none)."""
+        if not (Path(run_dir) / CHECKPOINT_DIR).is_dir():
+            raise CheckpointError(
+                f"{run_dir} has no {CHECKPOINT_DIR}/ directory (the run stopped before its "
+                f"first checkpoint): start it again with --overwrite"
+            )
+        return cls(run_dir, keep, save_buffer)
+
     def epochs(self) -> list[int]:
         """Epochs with a complete checkpoint, oldest first."""
         return sorted(self._manager.all_steps())
@@ -149,8 +159,8 @@ class Checkpointer:
     ) -> tuple[TrainingState, CheckpointMeta]:
         """Restore onto ``abstract`` (shapes, dtypes and optional shardings).
 
-        Without a stored (or requested) buffer, ``abstract.buffer`` is returned as it is:
-        pass a real buffer there (the caller refills it) or ShapeDtypeStructs.
+        Without a stored (or requested) buffer, ``abstract.buffer`` is returned as it is
+        (pass None and let Trainer.refill build a new one).
         """
         epoch = self.latest_epoch() if epoch is None else epoch
         meta = self.read_meta(epoch)
@@ -247,13 +257,8 @@ def load_policy(run_dir: Path, epoch: int | None = None) -> LoadedPolicy:
     agent = CRLAgent(
         make_networks(cfg.network, env.state_dim, env.action_dim, env.goal_dim), cfg.crl
     )
-    if not (run_dir / CHECKPOINT_DIR).is_dir():
-        raise CheckpointError(
-            f"{run_dir} has no {CHECKPOINT_DIR}/ directory: the run stopped before its first "
-            f"checkpoint (or was trained by an older deepcrl)"
-        )
     abstract = jax.eval_shape(agent.init, jax.random.PRNGKey(0))
-    checkpointer = Checkpointer(run_dir)
+    checkpointer = Checkpointer.existing(run_dir)
     try:
         agent_state, epoch = checkpointer.restore_agent(abstract, epoch)
     finally:

@@ -165,6 +165,16 @@ def state_shardings(mesh: Mesh, state: T) -> T:
     )
 
 
+def abstract_on(mesh: Mesh, state: T) -> T:
+    """ShapeDtypeStructs of a (possibly abstract) TrainingState carrying its shardings on
+    ``mesh``: the restore target that puts a checkpoint from any device count onto ``mesh``."""
+    return jax.tree.map(
+        lambda x, sharding: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
+        state,
+        state_shardings(mesh, state),
+    )
+
+
 def state_specs(state: T) -> T:
     """``per_device`` specs of a TrainingState: per-env leaves SPLIT, others REPLICATED."""
     return jax.tree_util.tree_map_with_path(

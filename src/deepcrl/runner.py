@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jax
-import jax.numpy as jnp
 from jax.sharding import Mesh
 
 from deepcrl import envs, parallel
@@ -141,11 +140,10 @@ def write_run_config(
     run_dir: Path,
     cfg: TrainConfig,
     schedule: dict[str, Any],
+    mesh: Mesh,
     extra: dict[str, Any] | None = None,
-    mesh: Mesh | None = None,
 ) -> None:
     """Write run_dir/config.json: resolved config, schedule, versions, devices (+ ``extra``)."""
-    mesh = mesh or parallel.make_mesh(1)
     device = mesh.devices.flat[0]
     payload = {
         "config": cfg.to_dict() | {"run_dir": str(run_dir)},
@@ -156,9 +154,7 @@ def write_run_config(
             "kind": device.device_kind,
             "count": parallel.mesh_size(mesh),
             "processes": jax.process_count(),
-            "split": parallel.describe_split(
-                mesh, cfg.num_envs, cfg.crl.batch_size, cfg.num_eval_envs
-            ),
+            "split": describe_split(cfg, mesh),
         },
     }
     (run_dir / CONFIG_FILE).write_text(json.dumps(payload | (extra or {}), indent=2))
@@ -253,10 +249,10 @@ def train(cfg: TrainConfig, sinks: list[Sink] | None = None, verbose: bool = Tru
         run_dir = prepare_run_dir(run_dir, cfg.overwrite)
     cfg = dataclasses.replace(cfg, run_dir=run_dir)
     if main_process:
-        write_run_config(run_dir, cfg, setup.schedule, mesh=setup.mesh)
+        write_run_config(run_dir, cfg, setup.schedule, setup.mesh)
     if verbose:
         print(format_schedule(cfg, setup.schedule), flush=True)
-        print(f"  {_split(setup)}", flush=True)
+        print(f"  {describe_split(cfg, setup.mesh)}", flush=True)
         print(f"  run dir: {run_dir}", flush=True)
     start = time.perf_counter()
     ts = jax.jit(setup.trainer.init)(setup.key_init)
@@ -290,12 +286,7 @@ def resume(
     )
     setup = setup_run(cfg)
     cfg = setup.cfg
-    if not (run_dir / CHECKPOINT_DIR).is_dir():
-        raise CheckpointError(
-            f"{run_dir} has no {CHECKPOINT_DIR}/ directory (the run stopped before its first "
-            f"checkpoint): start it again with --overwrite"
-        )
-    checkpointer = Checkpointer(run_dir, cfg.keep_checkpoints, cfg.checkpoint_buffer)
+    checkpointer = Checkpointer.existing(run_dir, cfg.keep_checkpoints, cfg.checkpoint_buffer)
     epoch = checkpointer.latest_epoch()
     meta = checkpointer.read_meta(epoch)
     if not _same_run(meta.config, stored):
@@ -310,17 +301,11 @@ def resume(
         return RunResult(run_dir=run_dir, records=records)
 
     start = time.perf_counter()
-    abstract = abstract_state(setup.trainer.init, setup.key_init)
     # Restore straight onto this run's devices (a checkpoint from N devices loads on M).
-    abstract = jax.tree.map(
-        lambda s, sharding: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
-        abstract,
-        parallel.state_shardings(setup.mesh, abstract),
-    )
+    abstract = parallel.abstract_on(setup.mesh, abstract_state(setup.trainer.init, setup.key_init))
     if not meta.has_buffer:
-        abstract = dataclasses.replace(
-            abstract, buffer=jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), abstract.buffer)
-        )
+        # An empty subtree: nothing to restore or allocate; refill builds the new buffer.
+        abstract = dataclasses.replace(abstract, buffer=cast(Any, None))
     ts, meta = checkpointer.restore(abstract, epoch)
     if not meta.has_buffer:
         ts = jax.jit(setup.trainer.refill)(ts)
@@ -329,7 +314,7 @@ def resume(
         _rewrite_records(run_dir, records)
     if verbose:
         print(format_schedule(cfg, setup.schedule), flush=True)
-        print(f"  {_split(setup)}", flush=True)
+        print(f"  {describe_split(cfg, setup.mesh)}", flush=True)
         print(
             f"  resuming {run_dir} after epoch {meta.epoch} ({meta.env_steps:,} env steps"
             f"{'' if meta.has_buffer else ', buffer refilled by the restored policy'})",
@@ -348,10 +333,9 @@ def resume(
     )
 
 
-def _split(setup: RunSetup) -> str:
+def describe_split(cfg: TrainConfig, mesh: Mesh) -> str:
     """How envs and batch are split over the run's devices (one line)."""
-    cfg = setup.cfg
-    return parallel.describe_split(setup.mesh, cfg.num_envs, cfg.crl.batch_size, cfg.num_eval_envs)
+    return parallel.describe_split(mesh, cfg.num_envs, cfg.crl.batch_size, cfg.num_eval_envs)
 
 
 def _same_run(a: dict[str, Any], b: dict[str, Any]) -> bool:

@@ -505,7 +505,7 @@ def train_seeds(cfgs: Sequence[TrainConfig], verbose: bool = True) -> list[list[
     counts = schedule["params"]
     run_dirs = [prepare_run_dir(c.run_dir or default_run_dir(c), c.overwrite) for c in cfgs]
     for c, run_dir in zip(cfgs, run_dirs, strict=True):
-        write_run_config(run_dir, c, schedule, {"vmapped_seeds": seeds})
+        write_run_config(run_dir, c, schedule, setup.mesh, {"vmapped_seeds": seeds})
     if verbose:
         print(
             f"{cfg.env} d{cfg.network.depth} w{cfg.network.width} b{cfg.crl.batch_size}: "
