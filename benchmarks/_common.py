@@ -204,7 +204,9 @@ def busy_note(cpu: dict[str, Any]) -> str:
 def save_results(
     name: str, title: str, markdown: str, payload: dict[str, Any], out_dir: Path | None
 ) -> tuple[Path, Path]:
-    """Write ``<name>.json`` and ``<name>.md`` to the results directory; return both paths."""
+    """Print the Markdown, write ``<name>.json`` and ``<name>.md`` to the results directory,
+    log where they went; return both paths."""
+    print(markdown)
     out = RESULTS_DIR if out_dir is None else out_dir
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().isoformat(timespec="seconds")
@@ -220,4 +222,5 @@ def save_results(
         f"{machine['versions']['jax']}, {git_line(machine['git'])}.\n\n"
     )
     md_path.write_text(header + markdown.rstrip() + "\n")
+    log(f"wrote {json_path} and {md_path}")
     return json_path, md_path

@@ -254,15 +254,13 @@ def main() -> None:
     )
     cpu = monitor.report()
     markdown, payload = report(args, benches, samples, cpu)
-    print(markdown)
-    json_path, md_path = save_results(
+    save_results(
         "buffer",
         "Benchmark: replay buffer insert + sample vs capacity",
         markdown,
         payload,
         args.out_dir,
     )
-    log(f"wrote {json_path} and {md_path}")
 
 
 def report(

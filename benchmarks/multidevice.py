@@ -152,11 +152,7 @@ def main() -> None:
     )
     cpu = monitor.report()
     markdown, payload = report(args, setups, samples, cpu)
-    print(markdown)
-    json_path, md_path = save_results(
-        "multidevice", "Benchmark: data-parallel scaling", markdown, payload, args.out_dir
-    )
-    log(f"wrote {json_path} and {md_path}")
+    save_results("multidevice", "Benchmark: data-parallel scaling", markdown, payload, args.out_dir)
 
 
 def report(

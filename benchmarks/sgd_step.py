@@ -354,13 +354,11 @@ def main() -> None:
         cpu=monitor.report(),
     )
     markdown, payload = report(results)
-    print(markdown)
     name = "sgd_step" if args.scan_steps == 1 else f"sgd_step_scan{args.scan_steps}"
     title = "Benchmark: one CRL SGD step vs depth"
     if args.scan_steps > 1:
         title += f" ({args.scan_steps} steps per call in a lax.scan)"
-    json_path, md_path = save_results(name, title, markdown, payload, args.out_dir)
-    log(f"wrote {json_path} and {md_path}")
+    save_results(name, title, markdown, payload, args.out_dir)
 
 
 @dataclasses.dataclass

@@ -122,11 +122,9 @@ def main() -> None:
     )
     cpu = monitor.report()
     markdown, payload = report(args, runs, samples, cpu)
-    print(markdown)
-    json_path, md_path = save_results(
+    save_results(
         "throughput", "Benchmark: training throughput vs depth", markdown, payload, args.out_dir
     )
-    log(f"wrote {json_path} and {md_path}")
 
 
 def report(
