@@ -63,8 +63,18 @@ def test_bad_input_exits_2_with_one_line_and_no_traceback(
     assert not (tmp_path / "run").exists()
 
 
-def test_envs_lists_point_mass_tasks() -> None:
+def test_envs_lists_tasks_and_describes_named_ones() -> None:
     out = run_cli("envs")
     assert out.returncode == 0, out.stderr
+    lines = {line.split()[0]: line for line in out.stdout.splitlines() if line.strip()}
     for name in ("point_arena", "point_u_maze", "point_big_maze"):
-        assert name in out.stdout
+        assert "CPU ok" in lines[name]
+    assert "GPU" in lines["ant_u_maze"] and "GPU" in lines["reacher"]
+    out = run_cli("envs", "point_u_maze", "point_arena")
+    assert out.returncode == 0, out.stderr
+    assert "point_u_maze: state 2, goal 2 (state entries [0, 1]), action 2, success radius " in (
+        out.stdout
+    )
+    assert "point_arena: state 2" in out.stdout
+    out = run_cli("envs", "point_u_maz")
+    assert out.returncode == 2 and "closest: point_u_maze" in out.stderr

@@ -206,6 +206,65 @@ def test_eval_wrappers_end_after_episode_length() -> None:
     assert batched.obs_dim == 4 and batched.goal_reach_thresh == 0.25
 
 
+def test_goal_chaining_commands_a_new_goal_exactly_when_reached() -> None:
+    env = envs.make("point_u_maze")
+    chained = wrappers.GoalChainingWrapper(env)
+    state = chained.reset(jax.random.key(3))
+    goal = state.physics.goal
+    step = jax.jit(chained.step)
+
+    # Not reached: everything but the position stays.
+    moved = step(state, jnp.array([0.0, 1.0]))
+    np.testing.assert_array_equal(moved.physics.goal, goal)
+    np.testing.assert_array_equal(moved.obs[2:], goal)
+
+    # Placed on its goal (a G cell centre +- goal noise, reachable without walls): after a
+    # standing-still step the goal is new, drawn from the task's goal distribution, and
+    # the obs carries it; the position is untouched.
+    at_goal = state.replace(physics=state.physics.replace(pos=goal))
+    after = step(at_goal, jnp.zeros(2))
+    new_goal = np.asarray(after.physics.goal)
+    assert np.linalg.norm(new_goal - np.asarray(goal)) > 1e-3
+    np.testing.assert_array_equal(after.obs[2:], new_goal)
+    np.testing.assert_array_equal(after.physics.pos, goal)
+    centres = env.layout.goal_centres(env.cell_size)
+    assert np.abs(new_goal - centres).max(axis=1).min() <= env.goal_noise + 1e-6
+    # The key moved on: the next chained goal differs from this one.
+    again = step(after.replace(physics=after.physics.replace(pos=after.physics.goal)), jnp.zeros(2))
+    assert np.linalg.norm(np.asarray(again.physics.goal) - new_goal) > 1e-3
+
+
+def test_goal_chaining_keeps_episodes_and_ids() -> None:
+    length, num_envs, num_steps = 40, 8, 160
+    env = envs.make("point_arena")
+    batched = wrappers.wrap_for_training(env, length, num_envs, chain_goals=True)
+
+    @jax.jit
+    def run(key: jax.Array) -> tuple[EnvState, EnvState]:
+        first = batched.reset(key)
+
+        def body(state: EnvState, _: None) -> tuple[EnvState, EnvState]:
+            # Head straight for the goal (the arena has no inner walls).
+            action = (state.obs[:, 2:] - state.obs[:, :2]) / env.max_step
+            state = batched.step(state, action)
+            return state, state
+
+        return first, jax.lax.scan(body, first, None, length=num_steps)[1]
+
+    first, states = run(jax.random.key(5))
+    t = np.arange(1, num_steps + 1)[:, None]
+    np.testing.assert_array_equal(states.info["traj_id"], np.broadcast_to(t // length, (160, 8)))
+    np.testing.assert_array_equal(states.obs[..., 2:], states.physics.goal)
+    # Goals change inside episodes (only where the previous goal was reached) as well as
+    # at every reset.
+    goals = np.concatenate([first.physics.goal[None], states.physics.goal])  # (T + 1, B, 2)
+    changed = np.abs(np.diff(goals, axis=0)).max(-1) > 0  # (T, B)
+    mid_episode = changed & (np.asarray(states.done) == 0)
+    assert mid_episode.sum() >= num_envs * (num_steps // length)  # about 3 per episode
+    dist = np.asarray(states.metrics["distance"])  # distance to the goal of the step taken
+    np.testing.assert_array_equal(mid_episode, (dist < env.goal_reach_thresh) & (states.done == 0))
+
+
 class _AlwaysTerminates(wrappers.Wrapper):
     """Test double: the task itself ends every step."""
 

@@ -168,17 +168,30 @@ def plot_command(
     print(f"wrote {plot_runs(run_dirs, out, metric)}")
 
 
-def envs_command() -> None:
-    """List the registered tasks."""
-    from deepcrl import envs
+def envs_command(names: tyro.conf.Positional[tuple[str, ...]] = ()) -> None:
+    """List the registered tasks; name some to build them and show their sizes.
 
-    for spec in envs.list_envs():
+    The listing itself builds nothing (a Brax or MJX model takes seconds to load); tasks
+    marked "GPU" run on a physics engine and are too slow to train on a CPU.
+    """
+    from deepcrl import envs
+    from deepcrl.envs.registry import get_spec
+
+    if not names:
+        for spec in envs.list_envs():
+            where = "CPU ok" if spec.cpu_friendly else "GPU   "
+            print(f"{spec.name:<32} {where}  {spec.description}")
+        print("\n`deepcrl envs NAME ...` builds the named tasks and shows their sizes.")
+        return
+    for name in names:
+        spec = get_spec(name)
         env = spec.factory()
         note = "" if spec.cpu_friendly else "  (slow on CPU: use a GPU)"
         print(
-            f"{spec.name:<24} state {env.state_dim:>3}  goal {env.goal_dim}  action "
-            f"{env.action_dim:>2}  radius {env.goal_reach_thresh:<5}  episode "
-            f"{env.default_episode_length:<5} {spec.description}{note}"
+            f"{spec.name}: state {env.state_dim}, goal {env.goal_dim} (state entries "
+            f"{list(env.goal_indices)}), action {env.action_dim}, success radius "
+            f"{env.goal_reach_thresh:g}, episode {env.default_episode_length}{note}\n"
+            f"  {spec.description}"
         )
 
 

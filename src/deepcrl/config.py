@@ -168,6 +168,10 @@ class TrainConfig:
     """Replay buffer length in time steps per environment."""
     num_eval_envs: int = 128
     """Environments (= episodes) per evaluation."""
+    chain_goals: bool = False
+    """Exploration: while collecting training data, command a new goal (drawn from the
+    task's goal distribution) each time the current one is reached; evaluation never
+    does. CRL learns from hindsight goals, so this only changes where the agent goes."""
     seed: int = 0
     """Random seed for everything."""
     devices: int | None = None

@@ -67,6 +67,25 @@ class GoalEnv(abc.ABC):
     def step(self, state: EnvState, action: jax.Array) -> EnvState:
         """Advance one control step; sets done=1 only on termination (falls)."""
 
+    def with_goal(self, state: EnvState, goal: jax.Array) -> EnvState:
+        """``state`` commanding ``goal`` (goal_dim,) instead: in the physics and the obs.
+
+        Works for every task whose physics pytree keeps the commanded goal in a ``goal``
+        field (all built-in tasks); a task storing it elsewhere overrides this.
+        """
+        return state.replace(
+            physics=state.physics.replace(goal=goal),
+            obs=state.obs.at[self.state_dim :].set(goal),
+        )
+
+    def sample_goal(self, key: jax.Array) -> jax.Array:
+        """(goal_dim,) a goal drawn from the task's goal distribution.
+
+        By default the goal of a fresh ``reset(key)``: under jit the rest of that reset is
+        dead code and compiled away, so this costs only the goal draw.
+        """
+        return self.reset(key).physics.goal
+
     def achieved_goal(self, obs: jax.Array) -> jax.Array:
         """(..., goal_dim) goal slice of the state part of ``obs``."""
         return obs[..., jnp.asarray(self.goal_indices)]

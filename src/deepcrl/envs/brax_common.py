@@ -12,7 +12,9 @@ hundred KB, not a training-sized array.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import os
 import sys
 import warnings
@@ -22,11 +24,13 @@ from typing import Any
 import jax
 from flax import struct
 
+from deepcrl.errors import ConfigError
+
 BACKENDS = ("generalized", "spring", "positional")
 """Brax pipelines a task may use (mjx is left out: it needs a different model setup)."""
 
 
-class BraxMissingError(ImportError):
+class BraxMissingError(ConfigError, ImportError):
     """Raised when a Brax task is built without the optional ``brax`` extra installed."""
 
 
@@ -45,8 +49,9 @@ def _import(name: str) -> Any:
     """Import ``name`` from brax, turning a missing package into a clear install hint."""
     use_headless_gl()
     try:
-        with warnings.catch_warnings():
-            # brax.io.mjcf warns on every load that Brax is in maintenance mode.
+        # brax.io.mjcf warns on every load that Brax is in maintenance mode, and mujoco.mjx
+        # prints "Failed to import warp" to stdout when its optional GPU backend is absent.
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore", UserWarning)
             return importlib.import_module(name)
     except ModuleNotFoundError as e:

@@ -4,6 +4,8 @@ Training stack (innermost first), built by ``wrap_for_training``:
 
     VmapWrapper(TrajectoryIdWrapper(AutoResetWrapper(EpisodeWrapper(env))))
 
+with an optional GoalChainingWrapper around ``env`` (a new goal each time one is reached).
+
 Convention after a step that ends an episode (time limit or termination):
 
 - ``done = 1`` and ``info["truncation"]`` (1.0 on a time limit, 0.0 on a termination)
@@ -93,6 +95,33 @@ class EpisodeWrapper(Wrapper):
         return state.replace(done=done, info=info)
 
 
+class GoalChainingWrapper(Wrapper):
+    """Exploration for training: once the commanded goal is reached, command a new one.
+
+    After a step that ends within ``goal_reach_thresh`` of the goal, the state's goal (in
+    its physics and obs) is replaced by a fresh draw from the task's goal distribution;
+    the episode, its start and its trajectory id go on. CRL learns from hindsight goals
+    (future states of the same episode), never from the commanded one, so this only
+    changes where the behaviour policy goes: past its first goal, into parts of the task a
+    single goal per episode would rarely reach (e.g. the far end of a U maze).
+    """
+
+    def reset(self, key: jax.Array) -> EnvState:
+        """Reset and keep a key in ``info["goal_rng"]`` for later goal draws."""
+        key_reset, key_next = jax.random.split(key)
+        state = self.env.reset(key_reset)
+        return state.replace(info={**state.info, "goal_rng": key_next})
+
+    def step(self, state: EnvState, action: jax.Array) -> EnvState:
+        """Step; where the goal was reached, command a new one."""
+        key_next, key_goal = jax.random.split(state.info["goal_rng"])
+        stepped = self.env.step(state, action)
+        reached = self.distance_to_goal(stepped.obs) < self.goal_reach_thresh  # () bool
+        chained = self.env.with_goal(stepped, self.env.sample_goal(key_goal))
+        stepped = jax.tree.map(lambda new, old: jnp.where(reached, new, old), chained, stepped)
+        return stepped.replace(info={**stepped.info, "goal_rng": key_next})
+
+
 class AutoResetWrapper(Wrapper):
     """After done = 1, return a fresh reset (new start and goal) with done still 1."""
 
@@ -164,8 +193,12 @@ class VmapWrapper(Wrapper):
         return jax.vmap(self.env.step)(state, action)
 
 
-def wrap_for_training(env: GoalEnv, episode_length: int, num_envs: int) -> GoalEnv:
-    """Time limit -> auto-reset with new goals -> trajectory ids -> vmap over slots."""
+def wrap_for_training(
+    env: GoalEnv, episode_length: int, num_envs: int, *, chain_goals: bool = False
+) -> GoalEnv:
+    """(Goal chaining ->) time limit -> auto-reset with new goals -> trajectory ids -> vmap."""
+    if chain_goals:
+        env = GoalChainingWrapper(env)
     env = EpisodeWrapper(env, episode_length)
     env = AutoResetWrapper(env)
     env = TrajectoryIdWrapper(env)
