@@ -208,7 +208,7 @@ def test_eval_wrappers_end_after_episode_length() -> None:
 
 def test_goal_chaining_commands_a_new_goal_exactly_when_reached() -> None:
     env = envs.make("point_u_maze")
-    chained = wrappers.GoalChainingWrapper(env)
+    chained = wrappers.GoalChainingWrapper(env, max_new_goals=2)
     state = chained.reset(jax.random.key(3))
     goal = state.physics.goal
     step = jax.jit(chained.step)
@@ -232,12 +232,16 @@ def test_goal_chaining_commands_a_new_goal_exactly_when_reached() -> None:
     # The key moved on: the next chained goal differs from this one.
     again = step(after.replace(physics=after.physics.replace(pos=after.physics.goal)), jnp.zeros(2))
     assert np.linalg.norm(np.asarray(again.physics.goal) - new_goal) > 1e-3
+    # The budget of 2 new goals is spent: reaching the goal a third time keeps it.
+    third = step(again.replace(physics=again.physics.replace(pos=again.physics.goal)), jnp.zeros(2))
+    np.testing.assert_array_equal(third.physics.goal, again.physics.goal)
+    assert int(third.info["new_goals_left"]) == 0
 
 
 def test_goal_chaining_keeps_episodes_and_ids() -> None:
     length, num_envs, num_steps = 40, 8, 160
     env = envs.make("point_arena")
-    batched = wrappers.wrap_for_training(env, length, num_envs, chain_goals=True)
+    batched = wrappers.wrap_for_training(env, length, num_envs, chained_goals=3)
 
     @jax.jit
     def run(key: jax.Array) -> tuple[EnvState, EnvState]:
@@ -260,9 +264,19 @@ def test_goal_chaining_keeps_episodes_and_ids() -> None:
     goals = np.concatenate([first.physics.goal[None], states.physics.goal])  # (T + 1, B, 2)
     changed = np.abs(np.diff(goals, axis=0)).max(-1) > 0  # (T, B)
     mid_episode = changed & (np.asarray(states.done) == 0)
-    assert mid_episode.sum() >= num_envs * (num_steps // length)  # about 3 per episode
-    dist = np.asarray(states.metrics["distance"])  # distance to the goal of the step taken
-    np.testing.assert_array_equal(mid_episode, (dist < env.goal_reach_thresh) & (states.done == 0))
+    # Expected: a change exactly where a step reached its goal while the episode still had
+    # some of its 3 new goals left.
+    reached = (np.asarray(states.metrics["distance"]) < env.goal_reach_thresh) & (
+        np.asarray(states.done) == 0
+    )
+    expected = np.zeros_like(reached)
+    for slot in range(num_envs):
+        for t0 in range(0, num_steps, length):
+            hits = np.flatnonzero(reached[t0 : t0 + length, slot])[:3]
+            expected[t0 + hits, slot] = True
+    np.testing.assert_array_equal(mid_episode, expected)
+    assert expected.sum() >= num_envs * (num_steps // length) * 2  # most budgets used
+    assert reached.sum() > expected.sum() + num_envs  # and the budget did stop changes
 
 
 class _AlwaysTerminates(wrappers.Wrapper):

@@ -168,10 +168,11 @@ class TrainConfig:
     """Replay buffer length in time steps per environment."""
     num_eval_envs: int = 128
     """Environments (= episodes) per evaluation."""
-    chain_goals: bool = False
-    """Exploration: while collecting training data, command a new goal (drawn from the
-    task's goal distribution) each time the current one is reached; evaluation never
-    does. CRL learns from hindsight goals, so this only changes where the agent goes."""
+    chained_goals: int = 0
+    """Exploration: while collecting training data, command up to this many further goals
+    per episode, each drawn from the task's goal distribution once the previous one is
+    reached (0: one goal per episode); evaluation never does. CRL learns from hindsight
+    goals, so this only changes where the agent goes."""
     seed: int = 0
     """Random seed for everything."""
     devices: int | None = None
@@ -259,6 +260,8 @@ class TrainConfig:
         _check_positive(self, "num_epochs", "prefill_steps", "replay_capacity", "num_eval_envs")
         _check_positive(self.crl, "batch_size")
         _check_positive(self, "keep_checkpoints")
+        if self.chained_goals < 0:
+            raise ConfigError(f"chained_goals={self.chained_goals}: must be >= 0 (0: off)")
         if self.checkpoint_every < 0:
             raise ConfigError(
                 f"checkpoint_every={self.checkpoint_every}: must be >= 0 (0 saves only the "

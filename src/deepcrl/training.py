@@ -101,7 +101,9 @@ def make_trainer(
     episode_length = cfg.resolved_episode_length
     nets = make_networks(cfg.network, env.state_dim, env.action_dim, env.goal_dim)
     agent = CRLAgent(nets, cfg.crl)
-    train_env = wrap_for_training(env, episode_length, cfg.num_envs, chain_goals=cfg.chain_goals)
+    train_env = wrap_for_training(
+        env, episode_length, cfg.num_envs, chained_goals=cfg.chained_goals
+    )
     batch_size, sgd_steps = cfg.crl.batch_size, cfg.sgd_steps
     local_batch = parallel.local_count(batch_size, mesh)
     # Each device draws its share of windows and of transitions from its own buffer shard.

@@ -99,27 +99,44 @@ class GoalChainingWrapper(Wrapper):
     """Exploration for training: once the commanded goal is reached, command a new one.
 
     After a step that ends within ``goal_reach_thresh`` of the goal, the state's goal (in
-    its physics and obs) is replaced by a fresh draw from the task's goal distribution;
-    the episode, its start and its trajectory id go on. CRL learns from hindsight goals
-    (future states of the same episode), never from the commanded one, so this only
-    changes where the behaviour policy goes: past its first goal, into parts of the task a
-    single goal per episode would rarely reach (e.g. the far end of a U maze).
+    its physics and obs) is replaced by a fresh draw from the task's goal distribution, up
+    to ``max_new_goals`` times per episode; the episode, its start and its trajectory id
+    go on. CRL learns from hindsight goals (future states of the same episode), never from
+    the commanded one, so this only changes where the behaviour policy goes: past its
+    first goal, into parts of the task a single goal per episode would rarely reach (e.g.
+    the far end of a U maze). Keep ``max_new_goals`` small: an agent that keeps moving
+    spreads its future states over the whole task and the critic's positives lose meaning.
     """
 
+    def __init__(self, env: GoalEnv, max_new_goals: int) -> None:
+        """Allow ``max_new_goals`` (>= 1) goal changes per episode."""
+        if max_new_goals < 1:
+            raise ValueError(f"max_new_goals must be >= 1, got {max_new_goals}")
+        super().__init__(env)
+        self.max_new_goals = int(max_new_goals)
+
     def reset(self, key: jax.Array) -> EnvState:
-        """Reset and keep a key in ``info["goal_rng"]`` for later goal draws."""
+        """Reset with the goal budget full and a key for later goal draws."""
         key_reset, key_next = jax.random.split(key)
         state = self.env.reset(key_reset)
-        return state.replace(info={**state.info, "goal_rng": key_next})
+        info = {
+            **state.info,
+            "goal_rng": key_next,
+            "new_goals_left": jnp.asarray(self.max_new_goals, jnp.int32),
+        }
+        return state.replace(info=info)
 
     def step(self, state: EnvState, action: jax.Array) -> EnvState:
-        """Step; where the goal was reached, command a new one."""
+        """Step; where the goal was reached and the budget allows, command a new one."""
         key_next, key_goal = jax.random.split(state.info["goal_rng"])
         stepped = self.env.step(state, action)
+        left = stepped.info["new_goals_left"]
         reached = self.distance_to_goal(stepped.obs) < self.goal_reach_thresh  # () bool
+        chain = reached & (left > 0)
         chained = self.env.with_goal(stepped, self.env.sample_goal(key_goal))
-        stepped = jax.tree.map(lambda new, old: jnp.where(reached, new, old), chained, stepped)
-        return stepped.replace(info={**stepped.info, "goal_rng": key_next})
+        stepped = jax.tree.map(lambda new, old: jnp.where(chain, new, old), chained, stepped)
+        info = {**stepped.info, "goal_rng": key_next, "new_goals_left": left - chain}
+        return stepped.replace(info=info)
 
 
 class AutoResetWrapper(Wrapper):
@@ -194,11 +211,11 @@ class VmapWrapper(Wrapper):
 
 
 def wrap_for_training(
-    env: GoalEnv, episode_length: int, num_envs: int, *, chain_goals: bool = False
+    env: GoalEnv, episode_length: int, num_envs: int, *, chained_goals: int = 0
 ) -> GoalEnv:
     """(Goal chaining ->) time limit -> auto-reset with new goals -> trajectory ids -> vmap."""
-    if chain_goals:
-        env = GoalChainingWrapper(env)
+    if chained_goals:
+        env = GoalChainingWrapper(env, chained_goals)
     env = EpisodeWrapper(env, episode_length)
     env = AutoResetWrapper(env)
     env = TrajectoryIdWrapper(env)
