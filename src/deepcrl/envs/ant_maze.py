@@ -27,9 +27,7 @@ mazes this is the only path and covers every free cell).
 from __future__ import annotations
 
 from deepcrl.envs.ant import ANT_XML, Ant
-from deepcrl.envs.brax_common import brax_asset
 from deepcrl.envs.maze_layouts import MazeLayout
-from deepcrl.envs.maze_mjcf import add_maze_walls
 from deepcrl.envs.maze_task import MazeTask, eval_variants, register_maze, register_stitch_mazes
 
 TORSO_GEOM = "torso_geom"
@@ -41,9 +39,7 @@ STITCH_GAPS = ("1f2f3f", "1f2f3f4f")
 
 def ant_maze_xml(layout: MazeLayout, cell_size: float = 4.0) -> str:
     """brax's ant.xml with the layout's walls; the torso collides with walls."""
-    return add_maze_walls(
-        brax_asset(ANT_XML), layout, cell_size, wall_colliders=AntMaze.WALL_COLLIDERS
-    )
+    return AntMaze.maze_xml(layout, cell_size)
 
 
 class AntMaze(MazeTask, Ant):

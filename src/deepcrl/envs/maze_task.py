@@ -146,10 +146,15 @@ class MazeTask:
         self.cell_size = cell
         self.goal_noise = float(goal_noise)
         self.pairs = layout_pairs(layout) if gaps is None else stitch_pairs(layout, tuple(gaps))
-        xml = add_maze_walls(
-            brax_asset(self.ROBOT_XML), layout, cell, wall_colliders=self.WALL_COLLIDERS
+        super().__init__(xml=self.maze_xml(layout, cell), **robot_kwargs)  # type: ignore[call-arg]
+
+    @classmethod
+    def maze_xml(cls, layout: MazeLayout, cell_size: float | None = None) -> str:
+        """The robot's MJCF with the layout's walls (height 0.5 * cell); colliders marked."""
+        cell = cls.DEFAULT_CELL_SIZE if cell_size is None else float(cell_size)
+        return add_maze_walls(
+            brax_asset(cls.ROBOT_XML), layout, cell, wall_colliders=cls.WALL_COLLIDERS
         )
-        super().__init__(xml=xml, **robot_kwargs)  # type: ignore[call-arg]
 
     def wall_rectangles(self) -> np.ndarray:
         """(n_walls, 4) wall squares (x_min, y_min, x_max, y_max) for drawing."""
