@@ -73,6 +73,7 @@ def rollout(request: pytest.FixtureRequest) -> dict:
 
 def test_declared_sizes_and_finite_obs(rollout: dict) -> None:
     env, obs = rollout["env"], rollout["obs"]
+    assert isinstance(env, Humanoid)
     assert (env.state_dim, env.goal_dim, env.action_dim) == (268, 3, 17)
     assert env.goal_indices == (0, 1, 2) and env.goal_reach_thresh == 0.5
     assert obs.shape == (STEPS, NUM_ENVS, 271)
@@ -270,4 +271,3 @@ def test_one_epoch_of_training_on_humanoid(tmp_path: Path) -> None:
     assert len(records) == 1 and records[0]["env_steps"] == 40
     for key in ("eval/success_rate", "eval/final_distance", "critic/loss", "actor/loss"):
         assert np.isfinite(records[0][key]), key
-    assert isinstance(make("humanoid"), Humanoid)
