@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from deepcrl import envs
-from deepcrl.envs import wrappers
+from deepcrl.envs import maze_task, wrappers
 from deepcrl.envs.base import EnvState, GoalEnv
 from deepcrl.envs.maze_layouts import LAYOUTS, MazeLayout
 from deepcrl.envs.point_mass import PointMassMaze, PointMassPhysics
@@ -383,3 +383,74 @@ def test_path_distance_and_shortest_path() -> None:
     with pytest.raises(ValueError, match="not a free cell"):
         u.path_distance(u.start_cell, (2, 1))
     assert u.with_goals([(3, 1)]).goal_cells == ((3, 1),)
+
+
+# ---------------------------------------------------------------- stitching pairs
+
+
+def test_stitch_pairs_of_the_u_maze_by_hand() -> None:
+    u = MazeLayout.from_name("U_MAZE")
+    path = [(1, 1), (1, 2), (1, 3), (2, 3), (3, 3), (3, 2), (3, 1)]
+    assert list(maze_task.stitch_path(u)) == path
+    assert maze_task.parse_gaps("1f2f3f") == (1, 2, 3)
+    table = maze_task.stitch_pairs(u, (1, 3))
+    expected = [
+        ((1, 1), (1, 2)), ((1, 2), (1, 3)), ((1, 3), (2, 3)),
+        ((2, 3), (3, 3)), ((3, 3), (3, 2)), ((3, 2), (3, 1)),
+        ((1, 1), (2, 3)), ((1, 2), (3, 3)), ((1, 3), (3, 2)), ((2, 3), (3, 1)),
+    ]  # fmt: skip
+    assert [(tuple(s), tuple(g)) for s, g in table.cells.tolist()] == expected
+    # Each gap has probability 1/2, spread evenly over its 6 or 4 pairs.
+    assert table.probs is not None
+    np.testing.assert_allclose(table.probs, [1 / 12] * 6 + [1 / 8] * 4)
+    np.testing.assert_allclose(table.centres(4.0)[6], [[4.0, 4.0], [8.0, 12.0]])
+    assert table.max_path_cells(u) == 3
+    with pytest.raises(ValueError, match="gaps"):
+        maze_task.stitch_pairs(u, (7,))  # the path has only 7 cells
+    with pytest.raises(ValueError, match="1f2f3f"):
+        maze_task.parse_gaps("123")
+
+
+@pytest.mark.parametrize("name", ["U_MAZE", "U2_MAZE", "U3_MAZE", "U4_MAZE", "U5_MAZE"])
+def test_u_maze_paths_cover_every_free_cell(name: str) -> None:
+    layout = MazeLayout.from_name(name)
+    path = maze_task.stitch_path(layout)
+    assert path[0] == layout.start_cell and sorted(path) == sorted(layout.free_cells)
+
+
+def test_pair_sampling_frequencies_and_point_mass_stitching() -> None:
+    u = MazeLayout.from_name("U_MAZE")
+    table = maze_task.stitch_pairs(u, (1, 2, 3))
+    keys = jax.random.split(jax.random.key(0), 3000)
+    starts, goals = jax.jit(jax.vmap(lambda k: table.sample(k, 1.0)))(keys)
+    index = {cell: k for k, cell in enumerate(maze_task.stitch_path(u))}  # position on path
+    s_idx = [index[tuple(c)] for c in starts.astype(int).tolist()]
+    g_idx = [index[tuple(c)] for c in goals.astype(int).tolist()]
+    gaps = np.array(g_idx) - np.array(s_idx)
+    counts = np.bincount(gaps, minlength=4)[1:] / len(gaps)
+    np.testing.assert_allclose(counts, 1 / 3, atol=0.04)  # each gap equally likely
+    env = envs.make("point_u_maze_stitch_1f2f3f")
+    assert isinstance(env, PointMassMaze) and env.default_episode_length == 50
+    states = jax.jit(jax.vmap(env.reset))(keys[:256])
+    start = np.round(np.asarray(states.physics.pos)).astype(int)  # cell 1.0, noise < 0.5
+    goal = np.round(np.asarray(states.physics.goal)).astype(int)
+    pairs = {(tuple(s), tuple(g)) for s, g in zip(start.tolist(), goal.tolist(), strict=True)}
+    assert pairs <= {(tuple(s), tuple(g)) for s, g in table.cells.tolist()}
+    assert len(pairs) >= 12  # starts all along the path, not just at 'R'
+    assert envs.make("point_u_maze_eval_5f6f").layout.goal_cells == ((3, 1), (3, 2))
+
+
+def test_maze_eval_variants_and_default_tables() -> None:
+    assert maze_task.eval_variants("U_MAZE") == {
+        "eval": "U_MAZE_EVAL",
+        "single_eval": "U_MAZE_SINGLE_EVAL",
+        "eval_1f2f3f4f5f": "U_MAZE_EVAL_1f2f3f4f5f",
+        "eval_1f2f3f4f": "U_MAZE_EVAL_1f2f3f4f",
+        "eval_1f2f3f": "U_MAZE_EVAL_1f2f3f",
+        "eval_5f6f": "U_MAZE_EVAL_5f6f",
+    }
+    assert maze_task.eval_variants("BIG_MAZE") == {"eval": "BIG_MAZE_EVAL"}  # not _HUMANOID
+    assert maze_task.eval_variants("HARDEST_MAZE") == {}
+    table = maze_task.layout_pairs(MazeLayout.from_name("U_MAZE_EVAL"))
+    assert table.probs is None and table.cells[:, 0].tolist() == [[1, 1]] * 3
+    assert table.cells[:, 1].tolist() == [[3, 1], [3, 2], [3, 3]]

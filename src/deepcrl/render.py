@@ -16,11 +16,12 @@ The point-mass maze is drawn as a top view with matplotlib's Agg canvas (no disp
 maze and the goal are rendered once per goal, and each frame restores that background and
 redraws only the trajectory, the agent and the caption (blitting).
 
-The Brax tasks (reacher, ant, ant mazes) are drawn off-screen by MuJoCo from the model
-their ``brax.System`` was loaded from (``sys.mj_model``): each frame sets ``qpos`` to the
-recorded joint positions, adds the goal as marker spheres and overlays a caption. The GL
-backend defaults to EGL on Linux (``MUJOCO_GL=egl``, set when this module is imported or a Brax
-task is built, before MuJoCo is imported); ``MUJOCO_GL=osmesa`` is the other headless choice.
+The Brax tasks (reacher, ant, humanoid and their mazes) are drawn off-screen by MuJoCo
+from the model their ``brax.System`` was loaded from (``sys.mj_model``): each frame sets
+``qpos`` to the recorded joint positions, adds the goal as marker spheres and overlays a
+caption. The GL backend defaults to EGL on Linux (``MUJOCO_GL=egl``, set when this module
+is imported or a Brax task is built, before MuJoCo is imported); ``MUJOCO_GL=osmesa`` is
+the other headless choice.
 """
 
 from __future__ import annotations
@@ -43,9 +44,10 @@ from matplotlib.patches import Circle, Rectangle
 from PIL import Image, ImageDraw
 
 from deepcrl.envs.ant import Ant
-from deepcrl.envs.ant_maze import AntMaze
 from deepcrl.envs.base import GoalEnv
 from deepcrl.envs.brax_common import use_headless_gl
+from deepcrl.envs.humanoid import Humanoid
+from deepcrl.envs.maze_task import MazeTask
 from deepcrl.envs.point_mass import PointMassMaze
 from deepcrl.envs.reacher import Reacher
 from deepcrl.envs.wrappers import Wrapper, wrap_for_eval
@@ -410,12 +412,12 @@ def _positions_of(env: GoalEnv, episodes: Rollout, nq: int | None = None) -> np.
 
 
 class MujocoView:
-    """Off-screen MuJoCo frames of a Brax task (reacher, ant, ant maze) from joint positions.
+    """Off-screen MuJoCo frames of a Brax task (reacher, ant, humanoid, mazes) from poses.
 
     The model is the ``MjModel`` the task's ``brax.System`` was loaded from; each frame sets
     ``qpos``, runs ``mj_forward`` and renders from a free camera: fixed over the reacher's
-    arena and over a whole ant maze (angled from above, so the walls show), following the
-    ant and its goal on open ground. The goal is drawn as two extra spheres (the success
+    arena and over a whole maze (angled from above, so the walls show), following the
+    robot and its goal on open ground. The goal is drawn as two extra spheres (the success
     radius, translucent, and an opaque core) and a caption names the episode and step.
     """
 
@@ -442,7 +444,7 @@ class MujocoView:
         self.camera.type = mujoco.mjtCamera.mjCAMERA_FREE
         self._goal_rgba = np.append(to_rgb(GOAL_COLOUR), 1.0).astype(np.float32)
         self._region_rgba = np.append(to_rgb(GOAL_COLOUR), 0.3).astype(np.float32)
-        if isinstance(env, AntMaze):  # the whole maze, angled from above
+        if isinstance(env, MazeTask):  # the whole maze, angled from above
             rows, cols = env.layout.shape
             cell = env.cell_size
             self._fixed: tuple[np.ndarray, float, float, float] | None = (
@@ -453,7 +455,7 @@ class MujocoView:
             )
         elif isinstance(env, Reacher):  # the arena from above, slightly tilted
             self._fixed = (np.zeros(3), 0.75, -70.0, 90.0)
-        else:  # open ground: follow the ant and keep its goal in view
+        else:  # open ground: follow the robot and keep its goal in view
             self._fixed = None
 
     def close(self) -> None:
@@ -551,6 +553,7 @@ def _mujoco_frames(env: GoalEnv, episodes: Rollout) -> Iterator[np.ndarray]:
 
 register_renderer(Reacher, _mujoco_frames)
 register_renderer(Ant, _mujoco_frames)  # AntMaze too
+register_renderer(Humanoid, _mujoco_frames)  # HumanoidMaze too
 
 
 def _write_gif(frames: Iterator[np.ndarray], path: Path, fps: int) -> None:

@@ -8,91 +8,66 @@ capsules have no contacts in the stock model and can pass into a wall's edge.
 Start: the 'R' cell centre + U(-0.1, 0.1) in x, y (plus the ant's pose noise). Goal: a
 uniformly chosen 'G' cell centre (+ U(-goal_noise, goal_noise), default 0). Everything
 else (state layout, goal indices (0, 1), radius 0.5, falls terminate, episode 1000) is
-as in ``Ant``. ``*_eval`` tasks use the layouts with only the far goal cells (every maze but the
-hardest, which has no eval layout).
+as in ``Ant``. Start/goal sampling, walls and registration are shared with the other
+robots' mazes (maze_task.py).
+
+Tasks: ``ant_{u,u2,...,u7,big,hardest}_maze``; their evaluation layouts as
+``*_eval`` (far goals only), ``*_single_eval`` (one far goal) and, for the U maze,
+``ant_u_maze_eval_1f2f3f`` ... ``ant_u_maze_eval_5f6f`` (goals exactly k cells forward
+from 'R'). Stitching: ``ant_{u,u2,u3,u4,u5}_maze_stitch_{1f2f3f,1f2f3f4f}`` train on
+start/goal pairs 1-3 (or 1-4) cells apart along the maze's path (maze_task.stitch_pairs),
+starting anywhere on the path; evaluate them on the far-goal ``_eval`` layouts.
 
 Differences from the public implementations (ENVS.md): our own generator builds the
-walls from maze_layouts.py data (same grids and cell size); the torso collides with walls.
+walls from maze_layouts.py data (same grids and cell size); the torso collides with
+walls. Stitching pairs follow the shortest path from 'R' to the farthest cell (for the U
+mazes this is the only path and covers every free cell).
 """
 
 from __future__ import annotations
 
-import functools
-
-import jax
-import jax.numpy as jnp
-import numpy as np
-
 from deepcrl.envs.ant import ANT_XML, Ant
-from deepcrl.envs.brax_common import brax_asset
-from deepcrl.envs.maze_layouts import LAYOUTS, MazeLayout
-from deepcrl.envs.maze_mjcf import add_maze_walls
-from deepcrl.envs.registry import register
+from deepcrl.envs.maze_layouts import MazeLayout
+from deepcrl.envs.maze_task import MazeTask, eval_variants, register_maze, register_stitch_mazes
 
 TORSO_GEOM = "torso_geom"
 """Name of the ant's torso geom in brax's ant.xml."""
 
+STITCH_GAPS = ("1f2f3f", "1f2f3f4f")
+"""Gap sets of the registered stitching tasks (train on these, evaluate on far goals)."""
+
 
 def ant_maze_xml(layout: MazeLayout, cell_size: float = 4.0) -> str:
     """brax's ant.xml with the layout's walls; the torso collides with walls."""
-    return add_maze_walls(brax_asset(ANT_XML), layout, cell_size, wall_colliders=(TORSO_GEOM,))
+    return AntMaze.maze_xml(layout, cell_size)
 
 
-class AntMaze(Ant):
+class AntMaze(MazeTask, Ant):
     """Brax ant in a grid maze; start at 'R', goal at a random 'G' cell centre."""
 
-    def __init__(
-        self,
-        layout: MazeLayout,
-        *,
-        cell_size: float = 4.0,
-        goal_noise: float = 0.0,
-        **ant_kwargs: float | str | int | tuple[float, float],
-    ) -> None:
-        """Build the maze model for ``layout``; other keywords go to ``Ant``."""
-        if not layout.goal_cells:
-            raise ValueError(f"AntMaze({layout.name!r}): layout has no 'G' cell")
-        if not 0 <= goal_noise < cell_size / 2:
-            raise ValueError("AntMaze: need 0 <= goal_noise < cell_size / 2")
-        super().__init__(xml=ant_maze_xml(layout, cell_size), **ant_kwargs)  # type: ignore[arg-type]
-        self.layout = layout
-        self.cell_size = float(cell_size)
-        self.goal_noise = float(goal_noise)
-        self._start = layout.start_centre(cell_size)  # (2,)
-        self._goals = layout.goal_centres(cell_size)  # (n_goals, 2)
-
-    def wall_rectangles(self) -> np.ndarray:
-        """(n_walls, 4) wall squares (x_min, y_min, x_max, y_max) for drawing."""
-        return self.layout.wall_rectangles(self.cell_size)
-
-    def sample_start_goal(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """'R' centre, and a uniformly chosen 'G' centre + uniform goal noise."""
-        k_cell, k_noise = jax.random.split(key)
-        goal = jax.random.choice(k_cell, jnp.asarray(self._goals))
-        g = self.goal_noise
-        goal = goal + jax.random.uniform(k_noise, (2,), minval=-g, maxval=g)
-        return jnp.asarray(self._start), goal
+    ROBOT_XML = ANT_XML
+    WALL_COLLIDERS = (TORSO_GEOM,)
+    DEFAULT_CELL_SIZE = 4.0
 
 
-def _register(name: str, layout: str, description: str) -> None:
-    """Register an ant maze on the named layout; make(name, **kw) overrides defaults."""
-    register(
-        name,
-        functools.partial(AntMaze, MazeLayout.from_name(layout)),
-        description=description,
-        cpu_friendly=False,
-    )
-
-
-for _name, _layout, _what in [
-    ("ant_u_maze", "U_MAZE", "the 5x5 U maze"),
-    ("ant_u4_maze", "U4_MAZE", "the long U4 maze"),
-    ("ant_u5_maze", "U5_MAZE", "the longer U5 maze"),
-    ("ant_big_maze", "BIG_MAZE", "the 8x8 big maze"),
-    ("ant_hardest_maze", "HARDEST_MAZE", "the 9x12 hardest maze"),
+for _name, _layout, _what, _stitch in [
+    ("ant_u_maze", "U_MAZE", "the 5x5 U maze", True),
+    ("ant_u2_maze", "U2_MAZE", "the U2 maze", True),
+    ("ant_u3_maze", "U3_MAZE", "the U3 maze", True),
+    ("ant_u4_maze", "U4_MAZE", "the long U4 maze", True),
+    ("ant_u5_maze", "U5_MAZE", "the longer U5 maze", True),
+    ("ant_u6_maze", "U6_MAZE", "the U6 maze", False),
+    ("ant_u7_maze", "U7_MAZE", "the U7 maze", False),
+    ("ant_big_maze", "BIG_MAZE", "the 8x8 big maze", False),
+    ("ant_hardest_maze", "HARDEST_MAZE", "the 9x12 hardest maze", False),
 ]:
-    _register(_name, _layout, f"Brax ant (spring) in {_what}, cell 4 (radius 0.5).")
-    if f"{_layout}_EVAL" in LAYOUTS:  # the hardest maze has no eval layout
-        _register(
-            f"{_name}_eval", f"{_layout}_EVAL", f"Brax ant in {_what}, far goals only (eval)."
+    register_maze(_name, AntMaze, _layout, f"Brax ant (spring) in {_what}, cell 4 (radius 0.5).")
+    for _suffix, _eval_layout in eval_variants(_layout).items():  # the hardest maze has none
+        register_maze(
+            f"{_name}_{_suffix}",
+            AntMaze,
+            _eval_layout,
+            f"Brax ant in {_what}, goals of layout {_eval_layout} (eval).",
         )
+    if _stitch:
+        register_stitch_mazes(_name, AntMaze, _layout, f"Brax ant in {_what}", STITCH_GAPS)

@@ -9,6 +9,10 @@ overlaps no wall cell, then likewise the y move. Walls are the '#' cells of a Ma
 Unlike JaxGCRL's ``simple_*_maze`` (a Brax point body, cell 4.0) this task has no physics
 engine and uses cell 1.0; the start/goal rules follow the ant mazes: start at the 'R' cell
 centre, goal at a uniformly chosen 'G' cell centre, each plus small uniform noise.
+
+Stitching (``gaps``, e.g. ``point_u_maze_stitch_1f2f3f``): start and goal cells are a
+pair (path[i], path[i + k]) along the maze's path from 'R', drawn from the table shared
+with the Brax mazes (maze_task.stitch_pairs), each plus the same noise as above.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from flax import struct
 
 from deepcrl.envs.base import EnvState, GoalEnv
 from deepcrl.envs.maze_layouts import MazeLayout
+from deepcrl.envs.maze_task import StartGoalPairs, parse_gaps, stitch_pairs
 from deepcrl.envs.registry import register
 
 
@@ -51,6 +56,7 @@ class PointMassMaze(GoalEnv):
         goal_noise: float = 0.2,
         goal_reach_thresh: float = 0.25,
         random_start: bool = False,
+        gaps: tuple[int, ...] | None = None,
         default_episode_length: int | None = None,
     ) -> None:
         """Build the task; ``default_episode_length=None`` derives it from the layout."""
@@ -63,6 +69,7 @@ class PointMassMaze(GoalEnv):
             "0 <= goal_noise < cell_size / 2 - radius": 0 <= goal_noise < clearance,
             "goal_reach_thresh > 0": goal_reach_thresh > 0,
             "layout has at least one 'G' cell": bool(layout.goal_cells),
+            "not both random_start and gaps": not (random_start and gaps is not None),
         }
         failed = [name for name, ok in checks.items() if not ok]
         if failed:
@@ -78,6 +85,8 @@ class PointMassMaze(GoalEnv):
         self.goal_indices = (0, 1)
         self.action_dim = 2
         self.goal_reach_thresh = float(goal_reach_thresh)
+        # Stitching: start/goal cell pairs along the path (None: 'R' start, 'G' goals).
+        self.pairs: StartGoalPairs | None = None if gaps is None else stitch_pairs(layout, gaps)
         self.default_episode_length = (
             self._derived_episode_length()
             if default_episode_length is None
@@ -97,8 +106,11 @@ class PointMassMaze(GoalEnv):
 
     def _derived_episode_length(self) -> int:
         """About twice the straight-line-speed steps to the farthest goal, rounded up to 50."""
-        dist = self.layout.bfs_distances(self.layout.start_cell)
-        far_cells = max(int(dist[g]) for g in self.layout.goal_cells)
+        if self.pairs is not None:
+            far_cells = self.pairs.max_path_cells(self.layout)
+        else:
+            dist = self.layout.bfs_distances(self.layout.start_cell)
+            far_cells = max(int(dist[g]) for g in self.layout.goal_cells)
         # +1 cell covers the start/goal noise; steps per cell = cell_size / max_step.
         steps = (far_cells + 1) * self.cell_size / self.max_step
         return 50 * math.ceil(2 * steps / 50)
@@ -125,10 +137,17 @@ class PointMassMaze(GoalEnv):
 
     def reset(self, key: jax.Array) -> EnvState:
         """Start near the 'R' centre (or a random free cell's); goal near a random 'G' centre."""
-        # One draw u ~ U[0, 1)^6: start cell (1), start noise (2), goal cell (1), goal noise (2).
-        u = jax.random.uniform(key, (6,))
-        start = _pick(self._starts, u[0]) + self.start_noise * (2 * u[1:3] - 1)
-        goal = _pick(self._goals, u[3]) + self.goal_noise * (2 * u[4:6] - 1)
+        if self.pairs is None:
+            # One draw u ~ U[0, 1)^6: start cell (1), start noise (2), goal cell (1), goal
+            # noise (2).
+            u = jax.random.uniform(key, (6,))
+            start_cell, goal_cell = _pick(self._starts, u[0]), _pick(self._goals, u[3])
+        else:  # a stitching pair replaces the cell draws u[0], u[3]
+            k_u, k_pair = jax.random.split(key)
+            u = jax.random.uniform(k_u, (6,))
+            start_cell, goal_cell = self.pairs.sample(k_pair, self.cell_size)
+        start = start_cell + self.start_noise * (2 * u[1:3] - 1)
+        goal = goal_cell + self.goal_noise * (2 * u[4:6] - 1)
         obs, metrics = self._observe(start, goal)
         return EnvState(
             physics=PointMassPhysics(pos=start, goal=goal),
@@ -184,3 +203,14 @@ _register_maze(
     "point_big_maze_eval", "BIG_MAZE_EVAL", "Point mass in the 8x8 big maze, far goals only."
 )
 _register_maze("point_hardest_maze", "HARDEST_MAZE", "Point mass in the 9x12 hardest maze.")
+_register_maze(
+    "point_u_maze_stitch_1f2f3f",
+    "U_MAZE",
+    "Point mass in the U maze, stitching: start/goal cells 1, 2, 3 apart on the path.",
+    gaps=parse_gaps("1f2f3f"),
+)
+_register_maze(
+    "point_u_maze_eval_5f6f",
+    "U_MAZE_EVAL_5f6f",
+    "Point mass in the U maze, goals 5 and 6 cells from R (stitching eval).",
+)
