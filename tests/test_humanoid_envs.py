@@ -23,7 +23,7 @@ pytest.importorskip("brax")
 from deepcrl.config import CRLConfig, NetworkConfig
 from deepcrl.envs import make, wrappers
 from deepcrl.envs.humanoid import Humanoid, quat_to_mat
-from deepcrl.envs.humanoid_maze import TRUNK_GEOMS, HumanoidMaze
+from deepcrl.envs.humanoid_maze import HumanoidMaze
 from deepcrl.envs.maze_layouts import MazeLayout
 from deepcrl.envs.maze_task import MazeTask, layout_pairs, stitch_pairs
 from deepcrl.envs.registry import get_spec, list_envs
@@ -182,10 +182,15 @@ def test_humanoid_maze_walls_match_layout() -> None:
         assert g.get("type") == "box"
         np.testing.assert_allclose([float(v) for v in g.get("pos").split()], [2 * i, 2 * j, 0.5])
         np.testing.assert_allclose([float(v) for v in g.get("size").split()], [1.0, 1.0, 0.5])
-    # Trunk geoms hit walls (contype 2, not the floor's bit); feet keep contype 1.
+    # The feet (contype 1) hit walls (conaffinity 3); nothing else of the body collides.
     contype = {g.get("name"): g.get("contype") for g in root.iter("geom")}
-    assert all(contype[name] == "2" for name in TRUNK_GEOMS)
     assert contype["left_foot"] == contype["right_foot"] == "1"
+    assert all(walls[w].get("conaffinity") == "3" for w in walls)
+    others = {n: c for n, c in contype.items() if n and not n.startswith("wall_")}
+    assert {n for n, c in others.items() if c not in (None, "0")} == {
+        "left_foot",
+        "right_foot",
+    }
 
 
 def _maze_specs() -> list[str]:
@@ -249,11 +254,10 @@ def test_every_registered_maze_builds_its_layout() -> None:
 
 
 def test_one_epoch_of_training_on_humanoid(tmp_path: Path) -> None:
-    """The tiniest end-to-end run: train on humanoid, evaluate on humanoid_u_maze."""
+    """The tiniest end-to-end run on humanoid: prefill, one epoch, one evaluation."""
     cfg = small_config(
         tmp_path / "run",
         env="humanoid",
-        eval_env="humanoid_u_maze",
         episode_length=EPISODE,
         num_envs=4,
         unroll_length=10,
