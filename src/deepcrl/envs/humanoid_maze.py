@@ -18,13 +18,15 @@ Tasks: ``humanoid_u_maze``, ``humanoid_big_maze``, ``humanoid_hardest_maze`` and
 far-goal ``humanoid_u_maze_eval`` and ``humanoid_big_maze_eval``; the latter uses the
 humanoid's own eval layout (BIG_MAZE_EVAL plus a goal at cell (2, 5), MAZES.md).
 
-Differences from the public implementations (ENVS.md): our own wall generator; the goal is not part of the state (see humanoid.py).
+Differences from the public implementations (ENVS.md): our own wall generator; the goal
+is not part of the state (see humanoid.py).
 """
 
 from __future__ import annotations
 
 from deepcrl.envs.humanoid import HUMANOID_XML, Humanoid
 from deepcrl.envs.maze_task import MazeTask, register_maze
+
 
 class HumanoidMaze(MazeTask, Humanoid):
     """Brax humanoid in a grid maze; start at 'R', goal at a random 'G' centre, z 1.25."""
