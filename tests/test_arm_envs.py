@@ -135,7 +135,7 @@ def test_never_terminates_early(rollout: dict) -> None:
 
 def test_evaluator_reports_metrics(push: dict) -> None:
     env = push["env"]
-    zero = lambda params, obs: jnp.zeros((obs.shape[0], env.action_dim))  # noqa: E731
+    zero = lambda params, obs: jnp.zeros((obs.shape[0], env.action_dim))
     metrics = jax.jit(make_evaluator(env, 3, 2, zero))(None, jax.random.key(5))
     for key in ("success_rate", "final_distance", "min_distance", "time_at_goal", "distance"):
         assert np.isfinite(float(metrics[f"eval/{key}"]))

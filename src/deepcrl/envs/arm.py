@@ -214,16 +214,13 @@ class ArmCube(ArmEnv):
         self.cube_centre = np.array([-gx, gy], np.float32)
         self.spread = float(spread)
         # Bin inner half-width: the region plus the cube's half-size plus 5 mm of play.
-        self.bin_half = self.spread + arm_mjcf.CUBE_HALF + 0.005 if bins else None
+        bin_half = self.spread + arm_mjcf.CUBE_HALF + 0.005
         centres = ((-gx, gy), (gx, gy)) if bins else ()
-        if bins and abs(gx) < self.bin_half + 2 * arm_mjcf.WALL_HALF_THICK:
+        if bins and abs(gx) < bin_half + 2 * arm_mjcf.WALL_HALF_THICK:
             raise ValueError("ArmCube: the two bins overlap; move goal_centre away from x = 0")
         super().__init__(
             xml=arm_mjcf.arm_xml(
-                cube=True,
-                bins=centres,
-                bin_half=self.bin_half or 0.0,
-                timestep=PHYSICS_TIMESTEP,
+                cube=True, bins=centres, bin_half=bin_half, timestep=PHYSICS_TIMESTEP
             ),
             gripper_action=True,
             goal_reach_thresh=goal_reach_thresh,

@@ -95,7 +95,7 @@ def arm_xml(
     statics = [
         # The collision table is the plane z = 0; the box below it is only drawn.
         '<geom name="table" type="plane" size="1.5 1.5 0.05" rgba="0.82 0.78 0.7 1"/>',
-        '<geom name="table_body" type="box" pos="0.1 0.55 -0.03" size="0.9 0.6 0.03" '
+        '<geom name="table_body" type="box" pos="0.1 0.55 -0.032" size="0.9 0.6 0.03" '
         'rgba="0.6 0.5 0.4 1"/>',
     ]
     for i, (x, y) in enumerate(bins):
@@ -134,7 +134,7 @@ def arm_xml(
     <joint armature="0.05"/>
   </default>
   <worldbody>
-    <light pos="0 0.5 2" dir="0 0 -1" directional="true"/>
+    <light pos="0 0.5 2" dir="0 0 -1" directional="true" castshadow="false"/>
     {"".join(statics)}
     <body name="base" pos="0 0 0" gravcomp="1">
       <joint name="yaw" type="hinge" axis="0 0 1" damping="{yaw_d:g}"/>
