@@ -208,3 +208,23 @@ def test_reach_reset_layout_and_goal_box() -> None:
         obs[:, 4:7] - obs[:, 7:10], [[0, 0, arm_mjcf.FINGER_OUT]] * 256, atol=0.05
     )
     assert len({tuple(g.round(5)) for g in goal}) == 256
+
+
+def test_mujoco_view_draws_the_arm_scene(rollout: dict) -> None:
+    """`deepcrl render`'s MuJoCo view accepts the recorded qpos of an arm task."""
+    from deepcrl.config import ConfigError
+    from deepcrl.render import MujocoView
+
+    env, final = rollout["env"], rollout["final"]
+    qpos = np.asarray(final.physics.render_positions())
+    assert qpos.shape == (NUM_ENVS, env.sim.mj_model.nq)
+    try:
+        view = MujocoView(env, width=160, height=140)
+    except ConfigError as e:  # a machine without EGL/OSMesa
+        pytest.skip(str(e))
+    try:
+        frame = view.frame(qpos[0], np.asarray(final.physics.goal[0]), "arm", ended=False)
+    finally:
+        view.close()
+    assert frame.shape == (140, 160, 3)
+    assert len(np.unique(frame.reshape(-1, 3), axis=0)) > 20  # not blank
