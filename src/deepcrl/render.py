@@ -16,12 +16,12 @@ The point-mass maze is drawn as a top view with matplotlib's Agg canvas (no disp
 maze and the goal are rendered once per goal, and each frame restores that background and
 redraws only the trajectory, the agent and the caption (blitting).
 
-The Brax tasks (reacher, ant, humanoid and their mazes) are drawn off-screen by MuJoCo
-from the model their ``brax.System`` was loaded from (``sys.mj_model``): each frame sets
-``qpos`` to the recorded joint positions, adds the goal as marker spheres and overlays a
-caption. The GL backend defaults to EGL on Linux (``MUJOCO_GL=egl``, set when this module
-is imported or a Brax task is built, before MuJoCo is imported); ``MUJOCO_GL=osmesa`` is
-the other headless choice.
+The Brax and MJX tasks (reacher, ant, humanoid, their mazes, arms) are drawn off-screen by
+MuJoCo from their simulator's ``MjModel`` (``env.sim.mj_model``): each frame sets ``qpos`` to
+the recorded joint positions, adds the goal as marker spheres and overlays a caption. The GL
+backend defaults to EGL on Linux (``MUJOCO_GL=egl``, set when this module is imported or a
+Brax task is built, before MuJoCo is imported); ``MUJOCO_GL=osmesa`` is the other headless
+choice.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from matplotlib.patches import Circle, Rectangle
 from PIL import Image, ImageDraw
 
 from deepcrl.envs.ant import Ant
+from deepcrl.envs.arm import ArmEnv
 from deepcrl.envs.base import GoalEnv
 from deepcrl.envs.brax_common import use_headless_gl
 from deepcrl.envs.humanoid import Humanoid
@@ -412,23 +413,23 @@ def _positions_of(env: GoalEnv, episodes: Rollout, nq: int | None = None) -> np.
 
 
 class MujocoView:
-    """Off-screen MuJoCo frames of a Brax task (reacher, ant, humanoid, mazes) from poses.
+    """Off-screen MuJoCo frames of a Brax or MJX task from joint positions.
 
-    The model is the ``MjModel`` the task's ``brax.System`` was loaded from; each frame sets
-    ``qpos``, runs ``mj_forward`` and renders from a free camera: fixed over the reacher's
-    arena and over a whole maze (angled from above, so the walls show), following the
-    robot and its goal on open ground. The goal is drawn as two extra spheres (the success
+    The model is the task simulator's ``MjModel``; each frame sets ``qpos``, runs
+    ``mj_forward`` and renders from a free camera: fixed over the reacher's arena, the arm's
+    table and a whole maze (angled from above, so the walls show), following the robot and
+    its goal on open ground. The goal is drawn as two extra spheres (the success
     radius, translucent, and an opaque core) and a caption names the episode and step.
     """
 
     def __init__(self, env: GoalEnv, width: int = 480, height: int = 380) -> None:
-        """Build the renderer for ``env`` (its ``sim.sys`` must keep ``mj_model``); frames
+        """Build the renderer for ``env`` (its ``sim`` must offer ``mj_model``); frames
         are ``height`` x ``width`` pixels, a caption strip above the scene."""
         mujoco = _mujoco()
-        model = getattr(getattr(getattr(env, "sim", None), "sys", None), "mj_model", None)
+        model = getattr(getattr(env, "sim", None), "mj_model", None)
         if model is None:
             raise ConfigError(
-                f"render: {type(env).__name__} has no MuJoCo model (env.sim.sys.mj_model)"
+                f"render: {type(env).__name__} has no MuJoCo model (env.sim.mj_model)"
             )
         model = copy.copy(model)  # the offscreen buffer size below is ours to change
         model.vis.global_.offwidth = max(int(model.vis.global_.offwidth), width)
@@ -455,6 +456,8 @@ class MujocoView:
             )
         elif isinstance(env, Reacher):  # the arena from above, slightly tilted
             self._fixed = (np.zeros(3), 0.75, -70.0, 90.0)
+        elif isinstance(env, ArmEnv):  # the table from behind the arm's base, angled down
+            self._fixed = (np.array([0.0, 0.55, 0.1]), 1.7, -35.0, 70.0)
         else:  # open ground: follow the robot and keep its goal in view
             self._fixed = None
 
@@ -533,7 +536,7 @@ class MujocoView:
 
 
 def _mujoco_frames(env: GoalEnv, episodes: Rollout) -> Iterator[np.ndarray]:
-    """Frames of a Brax task drawn by MuJoCo (the FrameRenderer registered for them)."""
+    """Frames of a Brax or MJX task drawn by MuJoCo (the FrameRenderer registered for them)."""
     _positions_of(env, episodes)  # fail before making a GL context
     view = MujocoView(env)  # fails here, before any frame is written
     try:
@@ -554,6 +557,7 @@ def _mujoco_frames(env: GoalEnv, episodes: Rollout) -> Iterator[np.ndarray]:
 register_renderer(Reacher, _mujoco_frames)
 register_renderer(Ant, _mujoco_frames)  # AntMaze too
 register_renderer(Humanoid, _mujoco_frames)  # HumanoidMaze too
+register_renderer(ArmEnv, _mujoco_frames)  # reach, push, binpick
 
 
 def _write_gif(frames: Iterator[np.ndarray], path: Path, fps: int) -> None:

@@ -5,6 +5,7 @@
 from deepcrl.envs import (
     ant,
     ant_maze,
+    arm,
     humanoid,
     humanoid_maze,
     maze_task,
@@ -22,6 +23,7 @@ __all__ = [
     "UnknownEnvError",
     "ant",
     "ant_maze",
+    "arm",
     "humanoid",
     "humanoid_maze",
     "list_envs",

@@ -1,4 +1,4 @@
-"""Shared pieces of the Brax-backed tasks: lazy imports, model loading, physics stepping.
+"""Shared pieces of the Brax- and MJX-backed tasks: lazy imports, model loading, stepping.
 
 Brax (and MuJoCo) are an optional extra (``pip install deepcrl[brax]``) and slow to import,
 so nothing here imports them at module level: ``import deepcrl.envs`` and ``deepcrl envs``
@@ -27,7 +27,7 @@ from flax import struct
 from deepcrl.errors import ConfigError
 
 BACKENDS = ("generalized", "spring", "positional")
-"""Brax pipelines a task may use (mjx is left out: it needs a different model setup)."""
+"""Brax pipelines a task may use (MJX tasks use ``MjxSim`` below instead)."""
 
 
 class BraxMissingError(ConfigError, ImportError):
@@ -46,7 +46,7 @@ def use_headless_gl() -> None:
 
 
 def _import(name: str) -> Any:
-    """Import ``name`` from brax, turning a missing package into a clear install hint."""
+    """Import ``name`` from brax/mujoco, turning a missing package into a clear install hint."""
     use_headless_gl()
     try:
         # brax.io.mjcf warns on every load that Brax is in maintenance mode, and mujoco.mjx
@@ -57,7 +57,7 @@ def _import(name: str) -> Any:
     except ModuleNotFoundError as e:
         if e.name and e.name.split(".")[0] in ("brax", "mujoco", "etils"):
             raise BraxMissingError(
-                "Brax tasks need the optional extra: pip install 'deepcrl[brax]'"
+                "Brax/MJX tasks need the optional extra: pip install 'deepcrl[brax]'"
             ) from e
         raise
 
@@ -103,6 +103,11 @@ class BraxSim:
         """Control timestep in seconds: physics timestep * n_frames."""
         return float(self.sys.opt.timestep) * self.n_frames
 
+    @property
+    def mj_model(self) -> Any:
+        """The ``mujoco.MjModel`` the system was loaded from (what the renderer draws)."""
+        return self.sys.mj_model
+
     def init(self, q: jax.Array, qd: jax.Array) -> Any:
         """Pipeline state at joint positions ``q`` (q_size,) and velocities ``qd`` (qd_size,)."""
         return self._pipeline.init(self.sys, q, qd)
@@ -132,3 +137,57 @@ class BraxPhysics:
         observation alone need not hold the whole pose. Works batched too: (..., q_size).
         """
         return self.pipeline_state.q
+
+
+class MjxSim:
+    """A MuJoCo model stepped with MJX (mujoco.mjx, pure JAX): init and one control step."""
+
+    def __init__(self, xml: str, n_frames: int) -> None:
+        """Compile the MJCF string ``xml``; one control step = ``n_frames`` physics steps."""
+        if n_frames < 1:
+            raise ValueError(f"n_frames must be >= 1, got {n_frames}")
+        mujoco = _import("mujoco")
+        self._mjx = _import("mujoco.mjx")
+        self.mj_model = mujoco.MjModel.from_xml_string(xml)
+        """The host-side ``mujoco.MjModel`` (names, ids; what the renderer draws)."""
+        self.model = self._mjx.put_model(self.mj_model)
+        """The ``mjx.Model``: small constant arrays, closed over by the jitted step."""
+        self.n_frames = int(n_frames)
+
+    @property
+    def dt(self) -> float:
+        """Control timestep in seconds: physics timestep * n_frames."""
+        return float(self.mj_model.opt.timestep) * self.n_frames
+
+    def init(self, qpos: jax.Array, qvel: jax.Array, ctrl: jax.Array) -> Any:
+        """``mjx.Data`` at ``qpos`` (nq,), ``qvel`` (nv,), actuator input ``ctrl`` (nu,), with
+        body and site poses computed.
+
+        Only the kinematics runs (not a full mj_forward: contacts and the constraint solver
+        would double the compile time of a reset); ``step`` recomputes everything else
+        from qpos, qvel and ctrl before it integrates.
+        """
+        data = self._mjx.make_data(self.model).replace(qpos=qpos, qvel=qvel, ctrl=ctrl)
+        return self._mjx.kinematics(self.model, data)
+
+    def step(self, data: Any, ctrl: jax.Array) -> Any:
+        """``n_frames`` physics steps with the actuator input ``ctrl`` (nu,) held fixed."""
+
+        def body(d: Any, _: None) -> tuple[Any, None]:
+            return self._mjx.step(self.model, d), None
+
+        return jax.lax.scan(body, data.replace(ctrl=ctrl), None, length=self.n_frames)[0]
+
+
+@struct.dataclass
+class MjxPhysics:
+    """Simulator state of one MJX task instance: the ``mjx.Data`` and the goal."""
+
+    data: Any
+    """mjx.Data (qpos, qvel, ctrl, body and site poses, contacts, ...)."""
+    goal: jax.Array
+    """(goal_dim,) commanded goal."""
+
+    def render_positions(self) -> jax.Array:
+        """(..., nq) MuJoCo qpos (the renderer's hook, as ``BraxPhysics.render_positions``)."""
+        return self.data.qpos
