@@ -2,7 +2,7 @@
 
 # Task modules are imported for their side effect: their tasks register their names. The
 # Brax tasks import brax only when built (brax_common), so this stays fast without it.
-from deepcrl.envs import ant, ant_maze, point_mass, reacher, wrappers
+from deepcrl.envs import ant, ant_ball, ant_maze, ant_push, point_mass, pusher, reacher, wrappers
 from deepcrl.envs.base import EnvState, GoalEnv
 from deepcrl.envs.registry import EnvSpec, UnknownEnvError, list_envs, make, register
 
@@ -12,10 +12,13 @@ __all__ = [
     "GoalEnv",
     "UnknownEnvError",
     "ant",
+    "ant_ball",
     "ant_maze",
+    "ant_push",
     "list_envs",
     "make",
     "point_mass",
+    "pusher",
     "reacher",
     "register",
     "wrappers",

@@ -54,12 +54,17 @@ class AntMaze(Ant):
             raise ValueError(f"AntMaze({layout.name!r}): layout has no 'G' cell")
         if not 0 <= goal_noise < cell_size / 2:
             raise ValueError("AntMaze: need 0 <= goal_noise < cell_size / 2")
-        super().__init__(xml=ant_maze_xml(layout, cell_size), **ant_kwargs)  # type: ignore[arg-type]
+        xml = self.model_xml(layout, cell_size)
+        super().__init__(xml=xml, **ant_kwargs)  # type: ignore[arg-type]
         self.layout = layout
         self.cell_size = float(cell_size)
         self.goal_noise = float(goal_noise)
         self._start = layout.start_centre(cell_size)  # (2,)
         self._goals = layout.goal_centres(cell_size)  # (n_goals, 2)
+
+    def model_xml(self, layout: MazeLayout, cell_size: float) -> str:
+        """The MJCF model: the ant and the layout's walls (subclasses add objects)."""
+        return ant_maze_xml(layout, cell_size)
 
     def wall_rectangles(self) -> np.ndarray:
         """(n_walls, 4) wall squares (x_min, y_min, x_max, y_max) for drawing."""
