@@ -47,6 +47,7 @@ from deepcrl.envs.ant_maze import AntMaze
 from deepcrl.envs.base import GoalEnv
 from deepcrl.envs.brax_common import use_headless_gl
 from deepcrl.envs.point_mass import PointMassMaze
+from deepcrl.envs.pusher import Pusher
 from deepcrl.envs.reacher import Reacher
 from deepcrl.envs.wrappers import Wrapper, wrap_for_eval
 from deepcrl.errors import ConfigError
@@ -410,7 +411,7 @@ def _positions_of(env: GoalEnv, episodes: Rollout, nq: int | None = None) -> np.
 
 
 class MujocoView:
-    """Off-screen MuJoCo frames of a Brax task (reacher, ant, ant maze) from joint positions.
+    """Off-screen MuJoCo frames of a Brax task (reacher, pusher, ants) from joint positions.
 
     The model is the ``MjModel`` the task's ``brax.System`` was loaded from; each frame sets
     ``qpos``, runs ``mj_forward`` and renders from a free camera: fixed over the reacher's
@@ -453,6 +454,8 @@ class MujocoView:
             )
         elif isinstance(env, Reacher):  # the arena from above, slightly tilted
             self._fixed = (np.zeros(3), 0.75, -70.0, 90.0)
+        elif isinstance(env, Pusher):  # arm, object and goal boxes from above the table
+            self._fixed = (np.array([0.35, -0.25, -0.3]), 2.2, -60.0, 90.0)
         else:  # open ground: follow the ant and keep its goal in view
             self._fixed = None
 
@@ -550,6 +553,7 @@ def _mujoco_frames(env: GoalEnv, episodes: Rollout) -> Iterator[np.ndarray]:
 
 
 register_renderer(Reacher, _mujoco_frames)
+register_renderer(Pusher, _mujoco_frames)
 register_renderer(Ant, _mujoco_frames)  # AntMaze too
 
 
