@@ -50,6 +50,7 @@ from deepcrl.envs.brax_common import use_headless_gl
 from deepcrl.envs.humanoid import Humanoid
 from deepcrl.envs.maze_task import MazeTask
 from deepcrl.envs.point_mass import PointMassMaze
+from deepcrl.envs.pusher import Pusher
 from deepcrl.envs.reacher import Reacher
 from deepcrl.envs.wrappers import Wrapper, wrap_for_eval
 from deepcrl.errors import ConfigError
@@ -458,6 +459,8 @@ class MujocoView:
             self._fixed = (np.zeros(3), 0.75, -70.0, 90.0)
         elif isinstance(env, ArmEnv):  # the table from behind the arm's base, angled down
             self._fixed = (np.array([0.0, 0.55, 0.1]), 1.7, -35.0, 70.0)
+        elif isinstance(env, Pusher):  # arm, object and goal boxes from above the table
+            self._fixed = (np.array([0.35, -0.25, -0.3]), 2.2, -60.0, 90.0)
         else:  # open ground: follow the robot and keep its goal in view
             self._fixed = None
 
@@ -555,6 +558,7 @@ def _mujoco_frames(env: GoalEnv, episodes: Rollout) -> Iterator[np.ndarray]:
 
 
 register_renderer(Reacher, _mujoco_frames)
+register_renderer(Pusher, _mujoco_frames)
 register_renderer(Ant, _mujoco_frames)  # AntMaze too
 register_renderer(Humanoid, _mujoco_frames)  # HumanoidMaze too
 register_renderer(ArmEnv, _mujoco_frames)  # reach, push, binpick

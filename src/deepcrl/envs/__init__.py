@@ -4,12 +4,15 @@
 # Brax tasks import brax only when built (brax_common), so this stays fast without it.
 from deepcrl.envs import (
     ant,
+    ant_ball,
     ant_maze,
+    ant_push,
     arm,
     humanoid,
     humanoid_maze,
     maze_task,
     point_mass,
+    pusher,
     reacher,
     wrappers,
 )
@@ -22,7 +25,9 @@ __all__ = [
     "GoalEnv",
     "UnknownEnvError",
     "ant",
+    "ant_ball",
     "ant_maze",
+    "ant_push",
     "arm",
     "humanoid",
     "humanoid_maze",
@@ -30,6 +35,7 @@ __all__ = [
     "make",
     "maze_task",
     "point_mass",
+    "pusher",
     "reacher",
     "register",
     "wrappers",

@@ -20,6 +20,7 @@ observation (CRL does not use them).
 from __future__ import annotations
 
 import math
+import xml.etree.ElementTree as ET
 from typing import Any
 
 import jax
@@ -31,10 +32,43 @@ from deepcrl.envs.registry import register
 
 ANT_XML = "ant.xml"
 """Model file inside brax/envs/assets."""
+ANT_Q_SIZE, ANT_QD_SIZE = 15, 14
+"""The ant's own joint positions / velocities (torso free joint 7 / 6, plus 8 hinges): the
+first entries of q / qd; bodies a task adds to the model (ball, block) come after them."""
+
+
+def add_free_body(
+    xml: str, name: str, pos: tuple[float, float, float], geom: dict[str, str]
+) -> str:
+    """``xml`` (an ant model) with a free-jointed body ``name`` (one geom) in <worldbody>.
+
+    The body's free joint comes after the ant's joints, so its 7 positions (xyz, unit
+    quaternion) are appended to the model's ``init_qpos`` (Brax reads q's defaults there).
+    """
+    root = ET.fromstring(xml)
+    world, init = root.find("worldbody"), root.find(".//numeric[@name='init_qpos']")
+    if world is None or init is None:
+        raise ValueError("ant MJCF needs a <worldbody> and an init_qpos numeric")
+    xyz = " ".join(f"{v:g}" for v in pos)
+    body = ET.SubElement(world, "body", {"name": name, "pos": xyz})
+    joint = {
+        "name": f"{name}_root",
+        "type": "free",
+        "limited": "false",
+        "armature": "0",
+        "damping": "0",
+    }
+    ET.SubElement(body, "joint", joint)
+    ET.SubElement(body, "geom", {"name": f"{name}_geom", **geom})
+    init.set("data", f"{init.get('data', '')} {xyz} 1 0 0 0")
+    return ET.tostring(root, encoding="unicode")
 
 
 class Ant(GoalEnv):
     """Brax ant; goal = torso xy; falls terminate."""
+
+    extra_state_dim: int = 0
+    """Entries ``extra_state`` appends after the ant's 29 (objects of a subclass's task)."""
 
     def __init__(
         self,
@@ -59,7 +93,7 @@ class Ant(GoalEnv):
         self.goal_distance = float(goal_distance)
         self.healthy_z_range = (float(lo), float(hi))
         self.reset_noise = float(reset_noise)
-        self.state_dim = sys.q_size() + sys.qd_size()  # 15 + 14 = 29
+        self.state_dim = ANT_Q_SIZE + ANT_QD_SIZE + self.extra_state_dim  # 29 (+ objects)
         self.goal_indices = (0, 1)
         self.action_dim = sys.act_size()
         self.goal_reach_thresh = float(goal_reach_thresh)
@@ -71,10 +105,22 @@ class Ant(GoalEnv):
         goal = self.goal_distance * jnp.array([jnp.cos(angle), jnp.sin(angle)])
         return jnp.zeros(2), goal
 
+    def extra_state(self, ps: Any) -> jax.Array:
+        """(extra_state_dim,) state entries after the ant's own (none here)."""
+        return jnp.zeros((0,), ps.q.dtype)
+
+    def place_objects(
+        self, key: jax.Array, q: jax.Array, qd: jax.Array, goal: jax.Array
+    ) -> tuple[jax.Array, jax.Array]:
+        """Reset hook for the joints after the ant's own: the model's rest pose here."""
+        return q, qd
+
     def _observe(self, ps: Any, goal: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
-        """(31,) obs = q ++ qd ++ goal, and the per-step metrics."""
-        obs = jnp.concatenate([ps.q, ps.qd, goal])
-        return obs, {"distance": jnp.linalg.norm(ps.q[:2] - goal)}
+        """obs = ant q (15) ++ ant qd (14) ++ extra state ++ goal, and the per-step metrics."""
+        state = jnp.concatenate([ps.q[:ANT_Q_SIZE], ps.qd[:ANT_QD_SIZE], self.extra_state(ps)])
+        achieved = state[jnp.asarray(self.goal_indices)]
+        obs = jnp.concatenate([state, goal])
+        return obs, {"distance": jnp.linalg.norm(achieved - goal)}
 
     def fallen(self, ps: Any) -> jax.Array:
         """() bool: torso height outside the healthy range."""
@@ -88,10 +134,15 @@ class Ant(GoalEnv):
         start, goal = self.sample_start_goal(k_task)
         sys = self.sim.sys
         n = self.reset_noise
-        noise = jax.random.uniform(k_q, (sys.q_size(),), minval=-n, maxval=n)
+        noise = jax.random.uniform(k_q, (ANT_Q_SIZE,), minval=-n, maxval=n)
         noise = noise.at[2:7].set(0.0)  # keep the drop height and a unit quaternion
-        q = sys.init_q.at[:2].set(start) + noise
-        qd = n * jax.random.normal(k_qd, (sys.qd_size(),))
+        q = sys.init_q.at[:2].set(start).at[:ANT_Q_SIZE].add(noise)
+        qd = (
+            jnp.zeros(sys.qd_size())
+            .at[:ANT_QD_SIZE]
+            .set(n * jax.random.normal(k_qd, (ANT_QD_SIZE,)))
+        )
+        q, qd = self.place_objects(jax.random.fold_in(k_task, 1), q, qd, goal)
         ps = self.sim.init(q, qd)
         obs, metrics = self._observe(ps, goal)
         return EnvState(

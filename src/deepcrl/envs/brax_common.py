@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 from flax import struct
 
 from deepcrl.errors import ConfigError
@@ -84,6 +85,14 @@ def pipeline(backend: str) -> Any:
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     return _import(f"brax.{backend}.pipeline")
+
+
+def rotate(vec: jax.Array, quat: jax.Array) -> jax.Array:
+    """(3,) ``vec`` rotated by the unit quaternion ``quat`` (w, x, y, z)."""
+    w, u = quat[0], quat[1:]
+    # v' = v + 2 w (u x v) + 2 u x (u x v)
+    uv = jnp.cross(u, vec)
+    return vec + 2 * w * uv + 2 * jnp.cross(u, uv)
 
 
 class BraxSim:

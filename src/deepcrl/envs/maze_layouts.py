@@ -234,6 +234,16 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
         "#GG#GGG#GGG#",
         "############",
     ),
+    # Ant push (ant_push.py): a movable block fills the junction cell (2, 2) at (8, 8);
+    # pushing it +x opens the way to the goal at (8, 16), pushing it +y the one at (16, 8).
+    "ANT_PUSH": (
+        "######",
+        "#R.###",
+        "#...G#",
+        "##.###",
+        "##G###",
+        "######",
+    ),
     # Open 5x5 room for demos: border walls only, start in the middle, goals everywhere else.
     "OPEN_ARENA": (
         "#######",

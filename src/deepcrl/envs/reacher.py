@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from deepcrl.envs.base import EnvState, GoalEnv
-from deepcrl.envs.brax_common import BraxPhysics, BraxSim, brax_asset, load_system
+from deepcrl.envs.brax_common import BraxPhysics, BraxSim, brax_asset, load_system, rotate
 from deepcrl.envs.registry import register
 
 
@@ -76,7 +76,7 @@ class Reacher(GoalEnv):
         """Fingertip position and velocity, each (3,), in the world frame."""
         pos = ps.x.pos[self._arm_link]
         rot = ps.x.rot[self._arm_link]  # (4,) quaternion (w, x, y, z)
-        lever = _rotate(jnp.asarray(self._tip_offset), rot)  # link origin -> tip
+        lever = rotate(jnp.asarray(self._tip_offset), rot)  # link origin -> tip
         # Rigid body: v_tip = v_origin + omega x lever.
         vel = ps.xd.vel[self._arm_link] + jnp.cross(ps.xd.ang[self._arm_link], lever)
         return pos + lever, vel
@@ -122,14 +122,6 @@ class Reacher(GoalEnv):
             done=jnp.zeros((), jnp.float32),
             metrics=metrics,
         )
-
-
-def _rotate(vec: jax.Array, quat: jax.Array) -> jax.Array:
-    """(3,) ``vec`` rotated by the unit quaternion ``quat`` (w, x, y, z)."""
-    w, u = quat[0], quat[1:]
-    # v' = v + 2 w (u x v) + 2 u x (u x v)
-    uv = jnp.cross(u, vec)
-    return vec + 2 * w * uv + 2 * jnp.cross(u, uv)
 
 
 register(
