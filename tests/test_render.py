@@ -221,7 +221,9 @@ def test_bad_requests_raise_one_line_config_errors(tmp_path: Path) -> None:
     env = envs.make("point_u_maze")
     obs = hand_made_episode(env)
     with pytest.raises(
-        ConfigError, match=r"cannot draw Blob envs yet \(supported: Ant, PointMassMaze, Reacher\)"
+        ConfigError,
+        match=r"cannot draw Blob envs yet \(supported: Ant, ArmEnv, Humanoid, PointMassMaze, "
+        r"Pusher, Reacher\)",
     ) as e:
         frames_for(Blob(), obs)  # raises at the call, not at the first frame
     one_line(e)

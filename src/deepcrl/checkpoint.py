@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
 
 from deepcrl import envs
@@ -178,7 +180,7 @@ class Checkpointer:
         loop = restored["loop"]
         ts = TrainingState(
             agent=restored["agent"],
-            env_state=loop["env_state"],
+            env_state=_env_state_from(loop["env_state"], abstract.env_state),
             buffer=restored["buffer"] if "buffer" in items else abstract.buffer,
             key=loop["key"],
             env_steps=loop["env_steps"],
@@ -209,13 +211,34 @@ class Checkpointer:
 
 
 def _loop_part(ts: TrainingState) -> dict[str, Any]:
-    """The non-agent, non-buffer leaves of a TrainingState."""
+    """The non-agent, non-buffer leaves of a TrainingState.
+
+    The env state is stored as its non-empty leaves keyed by position: orbax cannot write
+    zero-size arrays, and some simulators carry them (MJX's ``data.act`` for a model
+    without actuator activations); ``_env_state_from`` puts them back.
+    """
+    leaves = jax.tree.leaves(ts.env_state)
     return {
-        "env_state": ts.env_state,
+        "env_state": {str(i): leaf for i, leaf in enumerate(leaves) if _size(leaf) > 0},
         "key": ts.key,
         "env_steps": ts.env_steps,
         "train_steps": ts.train_steps,
     }
+
+
+def _size(leaf: Any) -> int:
+    """Number of elements of an array or of a jax.ShapeDtypeStruct."""
+    return int(np.prod(leaf.shape))
+
+
+def _env_state_from(stored: dict[str, Any], abstract_env_state: Any) -> Any:
+    """The env state rebuilt from its stored non-empty leaves and the abstract structure."""
+    leaves, treedef = jax.tree.flatten(abstract_env_state)
+    filled = [
+        stored[str(i)] if _size(leaf) > 0 else jnp.zeros(leaf.shape, leaf.dtype)
+        for i, leaf in enumerate(leaves)
+    ]
+    return jax.tree.unflatten(treedef, filled)
 
 
 def _unreadable(where: Path, err: Exception, epochs: list[int]) -> CheckpointError:

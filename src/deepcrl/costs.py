@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from deepcrl.config import BLOCK_LAYERS, TowerConfig, TrainConfig
-from deepcrl.paper import PAPER_TASKS, TaskDims
+from deepcrl.paper import TaskDims
 
 Device = Literal["cpu", "gpu"]
 
@@ -69,17 +69,10 @@ class RunCost:
 
 
 def task_dims(env: str) -> TaskDims:
-    """Shapes of a registered task, or of one of the paper's tasks not registered yet."""
-    from deepcrl import envs
+    """Shapes of a registered task (built: a Brax or MJX model loads in under a second)."""
     from deepcrl.envs.registry import get_spec
 
-    try:
-        spec = get_spec(env)
-    except envs.UnknownEnvError:
-        if env in PAPER_TASKS:
-            return PAPER_TASKS[env]
-        raise
-    e = spec.factory()
+    e = get_spec(env).factory()
     return TaskDims(e.state_dim, e.goal_dim, e.action_dim, e.default_episode_length)
 
 
