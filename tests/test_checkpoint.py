@@ -95,11 +95,24 @@ def test_checkpoint_restores_every_leaf_exactly(tmp_path: Path) -> None:
     ts, _ = jax.jit(trainer.train_epoch)(ts)
     from deepcrl.checkpoint import CheckpointMeta
 
+    # A zero-size leaf in the env state, as MJX's data.act (orbax cannot write those).
+    def with_empty(tree: Any, empty: Any) -> Any:
+        env_state = tree.env_state
+        return dataclasses.replace(
+            tree, env_state=env_state.replace(info={**env_state.info, "empty": empty})
+        )
+
+    ts = with_empty(ts, jnp.zeros((cfg.num_envs, 0)))
+    abstract = with_empty(
+        abstract_state(trainer.init, key), jax.ShapeDtypeStruct((cfg.num_envs, 0), jnp.float32)
+    )
     ckpt = Checkpointer(tmp_path / "run")
     ckpt.save(ts, CheckpointMeta(1, int(ts.env_steps), 1.0, True, cfg.to_dict()))
-    restored, meta = ckpt.restore(abstract_state(trainer.init, key))
+    restored, meta = ckpt.restore(abstract)
     assert meta.epoch == 1 and meta.config == cfg.to_dict()
+    assert jax.tree.structure(restored) == jax.tree.structure(ts)
     for a, b in zip(jax.tree.leaves(ts), jax.tree.leaves(restored), strict=True):
+        assert a.shape == b.shape and a.dtype == b.dtype
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
