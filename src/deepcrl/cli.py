@@ -178,6 +178,10 @@ def envs_command(names: tyro.conf.Positional[tuple[str, ...]] = ()) -> None:
     from deepcrl.envs.registry import get_spec
 
     if not names:
+        print(
+            "CPU ok: trains on a CPU in minutes. GPU: runs on a CPU (tests, smoke runs) but is "
+            "too slow to train there.\n"
+        )
         for spec in envs.list_envs():
             where = "CPU ok" if spec.cpu_friendly else "GPU   "
             print(f"{spec.name:<32} {where}  {spec.description}")
