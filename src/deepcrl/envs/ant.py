@@ -145,23 +145,15 @@ class Ant(GoalEnv):
         q, qd = self.place_objects(jax.random.fold_in(k_task, 1), q, qd, goal)
         ps = self.sim.init(q, qd)
         obs, metrics = self._observe(ps, goal)
-        return EnvState(
-            physics=BraxPhysics(pipeline_state=ps, goal=goal),
-            obs=obs,
-            done=jnp.zeros((), jnp.float32),
-            metrics=metrics,
-        )
+        return EnvState.first(BraxPhysics(pipeline_state=ps, goal=goal), obs, metrics)
 
     def step(self, state: EnvState, action: jax.Array) -> EnvState:
         """Apply the clipped torques for one control step; done = 1 on a fall."""
         physics: BraxPhysics = state.physics
         ps = self.sim.step(physics.pipeline_state, jnp.clip(action, -1.0, 1.0))
         obs, metrics = self._observe(ps, physics.goal)
-        return state.replace(
-            physics=BraxPhysics(pipeline_state=ps, goal=physics.goal),
-            obs=obs,
-            done=self.fallen(ps).astype(jnp.float32),
-            metrics=metrics,
+        return state.advance(
+            BraxPhysics(pipeline_state=ps, goal=physics.goal), obs, metrics, done=self.fallen(ps)
         )
 
 

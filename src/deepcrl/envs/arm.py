@@ -170,11 +170,8 @@ class ArmReach(ArmEnv):
         goal = jnp.asarray(self.goal_centre) + jax.random.uniform(k_goal, (3,), minval=-s, maxval=s)
         data = self._start(k_arm, jnp.zeros(self.sim.mj_model.nq))
         obs = self._observe(data, jnp.zeros(3), goal)
-        return EnvState(
-            physics=MjxPhysics(data=data, goal=goal),
-            obs=obs,
-            done=jnp.zeros((), jnp.float32),
-            metrics={"distance": self.distance_to_goal(obs)},
+        return EnvState.first(
+            MjxPhysics(data=data, goal=goal), obs, {"distance": self.distance_to_goal(obs)}
         )
 
     def step(self, state: EnvState, action: jax.Array) -> EnvState:
@@ -184,11 +181,8 @@ class ArmReach(ArmEnv):
         prev_eef = state.obs[7:10]
         eef_vel = (self.tips(data).mean(0) - prev_eef) / self.sim.dt
         obs = self._observe(data, eef_vel, physics.goal)
-        return state.replace(
-            physics=MjxPhysics(data=data, goal=physics.goal),
-            obs=obs,
-            done=jnp.zeros((), jnp.float32),
-            metrics={"distance": self.distance_to_goal(obs)},
+        return state.advance(
+            MjxPhysics(data=data, goal=physics.goal), obs, {"distance": self.distance_to_goal(obs)}
         )
 
 
@@ -258,11 +252,8 @@ class ArmCube(ArmEnv):
         )
         data = self._start(k_arm, qpos)
         obs = self._observe(data, goal)
-        return EnvState(
-            physics=MjxPhysics(data=data, goal=goal),
-            obs=obs,
-            done=jnp.zeros((), jnp.float32),
-            metrics={"distance": self.distance_to_goal(obs)},
+        return EnvState.first(
+            MjxPhysics(data=data, goal=goal), obs, {"distance": self.distance_to_goal(obs)}
         )
 
     def step(self, state: EnvState, action: jax.Array) -> EnvState:
@@ -270,11 +261,8 @@ class ArmCube(ArmEnv):
         physics: MjxPhysics = state.physics
         data = self.sim.step(physics.data, self._ctrl(action))
         obs = self._observe(data, physics.goal)
-        return state.replace(
-            physics=MjxPhysics(data=data, goal=physics.goal),
-            obs=obs,
-            done=jnp.zeros((), jnp.float32),
-            metrics={"distance": self.distance_to_goal(obs)},
+        return state.advance(
+            MjxPhysics(data=data, goal=physics.goal), obs, {"distance": self.distance_to_goal(obs)}
         )
 
 

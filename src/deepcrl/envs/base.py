@@ -34,6 +34,22 @@ class EnvState:
         """A copy with ``updates`` applied (typed twin of flax's runtime ``replace``)."""
         return dataclasses.replace(self, **updates)
 
+    @classmethod
+    def first(cls, physics: Any, obs: jax.Array, metrics: dict[str, jax.Array]) -> EnvState:
+        """The first state of an episode: done = 0, no wrapper info yet."""
+        return cls(physics=physics, obs=obs, done=jnp.zeros((), jnp.float32), metrics=metrics)
+
+    def advance(
+        self,
+        physics: Any,
+        obs: jax.Array,
+        metrics: dict[str, jax.Array],
+        done: jax.Array | None = None,
+    ) -> EnvState:
+        """The state after one step (wrapper info kept); ``done`` (bool or float) default 0."""
+        done = jnp.zeros((), jnp.float32) if done is None else done.astype(jnp.float32)
+        return self.replace(physics=physics, obs=obs, done=done, metrics=metrics)
+
 
 class GoalEnv(abc.ABC):
     """A goal-conditioned task: pure reset/step functions plus static metadata."""

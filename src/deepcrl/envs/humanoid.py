@@ -165,12 +165,7 @@ class Humanoid(GoalEnv):
         qd = jax.random.uniform(k_qd, (sys.qd_size(),), minval=-n, maxval=n)
         ps = self.sim.init(q, qd)
         obs, metrics = self._observe(ps, jnp.zeros(self.action_dim), goal)
-        return EnvState(
-            physics=BraxPhysics(pipeline_state=ps, goal=goal),
-            obs=obs,
-            done=jnp.zeros((), jnp.float32),
-            metrics=metrics,
-        )
+        return EnvState.first(BraxPhysics(pipeline_state=ps, goal=goal), obs, metrics)
 
     def step(self, state: EnvState, action: jax.Array) -> EnvState:
         """Apply the mapped controls for one control step; done = 1 on a fall."""
@@ -178,11 +173,8 @@ class Humanoid(GoalEnv):
         ctrl, torque = self.torques(action)
         ps = self.sim.step(physics.pipeline_state, ctrl)
         obs, metrics = self._observe(ps, torque, physics.goal)
-        return state.replace(
-            physics=BraxPhysics(pipeline_state=ps, goal=physics.goal),
-            obs=obs,
-            done=self.fallen(ps).astype(jnp.float32),
-            metrics=metrics,
+        return state.advance(
+            BraxPhysics(pipeline_state=ps, goal=physics.goal), obs, metrics, done=self.fallen(ps)
         )
 
 

@@ -149,12 +149,7 @@ class PointMassMaze(GoalEnv):
         start = start_cell + self.start_noise * (2 * u[1:3] - 1)
         goal = goal_cell + self.goal_noise * (2 * u[4:6] - 1)
         obs, metrics = self._observe(start, goal)
-        return EnvState(
-            physics=PointMassPhysics(pos=start, goal=goal),
-            obs=obs,
-            done=jnp.zeros((), jnp.float32),
-            metrics=metrics,
-        )
+        return EnvState.first(PointMassPhysics(pos=start, goal=goal), obs, metrics)
 
     def step(self, state: EnvState, action: jax.Array) -> EnvState:
         """Move by max_step * clip(action), x then y, undoing an axis move that hits a wall."""
@@ -165,12 +160,7 @@ class PointMassMaze(GoalEnv):
             moved = pos.at[axis].add(delta[axis])
             pos = jnp.where(self.collides(moved), pos, moved)
         obs, metrics = self._observe(pos, physics.goal)
-        return state.replace(
-            physics=PointMassPhysics(pos=pos, goal=physics.goal),
-            obs=obs,
-            done=jnp.zeros((), jnp.float32),
-            metrics=metrics,
-        )
+        return state.advance(PointMassPhysics(pos=pos, goal=physics.goal), obs, metrics)
 
 
 def _pick(centres: np.ndarray, u: jax.Array) -> jax.Array:

@@ -153,24 +153,14 @@ class Pusher(GoalEnv):
         home = sys.link.transform.pos[self._object, :2]  # both bodies start at (0.45, -0.05)
         goal = jnp.concatenate([home + goal_yx[::-1], jnp.array([self._object_z])])
         obs, metrics = self._observe(ps, goal)
-        return EnvState(
-            physics=BraxPhysics(pipeline_state=ps, goal=goal),
-            obs=obs,
-            done=jnp.zeros((), jnp.float32),
-            metrics=metrics,
-        )
+        return EnvState.first(BraxPhysics(pipeline_state=ps, goal=goal), obs, metrics)
 
     def step(self, state: EnvState, action: jax.Array) -> EnvState:
         """Apply the clipped torques for one control step; never terminates."""
         physics: BraxPhysics = state.physics
         ps = self.sim.step(physics.pipeline_state, jnp.clip(action, -1.0, 1.0))
         obs, metrics = self._observe(ps, physics.goal)
-        return state.replace(
-            physics=BraxPhysics(pipeline_state=ps, goal=physics.goal),
-            obs=obs,
-            done=jnp.zeros((), jnp.float32),
-            metrics=metrics,
-        )
+        return state.advance(BraxPhysics(pipeline_state=ps, goal=physics.goal), obs, metrics)
 
 
 register(

@@ -104,24 +104,14 @@ class Reacher(GoalEnv):
         ps = self.sim.init(q, qd)
         goal = jnp.concatenate([goal_xy, self._tip(ps)[0][2:3]])  # z = tip height
         obs, metrics = self._observe(ps, goal)
-        return EnvState(
-            physics=BraxPhysics(pipeline_state=ps, goal=goal),
-            obs=obs,
-            done=jnp.zeros((), jnp.float32),
-            metrics=metrics,
-        )
+        return EnvState.first(BraxPhysics(pipeline_state=ps, goal=goal), obs, metrics)
 
     def step(self, state: EnvState, action: jax.Array) -> EnvState:
         """Apply the clipped torques for one control step."""
         physics: BraxPhysics = state.physics
         ps = self.sim.step(physics.pipeline_state, jnp.clip(action, -1.0, 1.0))
         obs, metrics = self._observe(ps, physics.goal)
-        return state.replace(
-            physics=BraxPhysics(pipeline_state=ps, goal=physics.goal),
-            obs=obs,
-            done=jnp.zeros((), jnp.float32),
-            metrics=metrics,
-        )
+        return state.advance(BraxPhysics(pipeline_state=ps, goal=physics.goal), obs, metrics)
 
 
 register(
