@@ -6,7 +6,11 @@ import dataclasses
 import shutil
 from pathlib import Path
 
+import jax
+
 from deepcrl.config import CRLConfig, NetworkConfig, TrainConfig
+from deepcrl.envs import make, wrappers
+from deepcrl.envs.base import EnvState
 
 
 def small_config(run_dir: Path, **overrides: object) -> TrainConfig:
@@ -39,3 +43,38 @@ def four_epoch_config(run_dir: Path, **overrides: object) -> TrainConfig:
 def copy_run(run_dir: Path, tmp_path: Path) -> Path:
     """A private copy of a finished run directory (tests change copies, never the original)."""
     return Path(shutil.copytree(run_dir, tmp_path / "copy"))
+
+
+def wrapped_rollout(name: str, num_envs: int, steps: int, episode_length: int) -> dict:
+    """A jitted ``steps``-step random-action rollout of task ``name`` under wrap_for_training.
+
+    Returns the env, the jitted ``run(state, key)`` (reusable from other states), the reset
+    state ``first``, the ``final`` state and per step (leading axis ``steps``): ``obs`` of the
+    state acted in, its ``goal`` and ``traj`` id, then the step's ``done`` and ``trunc`` flags.
+    """
+    env = make(name)
+    venv = wrappers.wrap_for_training(env, episode_length=episode_length, num_envs=num_envs)
+
+    @jax.jit
+    def run(state: EnvState, key: jax.Array) -> tuple:
+        def body(s: EnvState, k: jax.Array) -> tuple:
+            a = jax.random.uniform(k, (num_envs, env.action_dim), minval=-1.0, maxval=1.0)
+            nxt = venv.step(s, a)
+            rec = (s.obs, s.physics.goal, s.info["traj_id"], nxt.done, nxt.info["truncation"])
+            return nxt, rec
+
+        return jax.lax.scan(body, state, jax.random.split(key, steps))
+
+    first = jax.jit(venv.reset)(jax.random.key(0))
+    final, (obs, goal, traj, done, trunc) = run(first, jax.random.key(1))
+    return {
+        "env": env,
+        "run": run,
+        "first": first,
+        "final": final,
+        "obs": obs,
+        "goal": goal,
+        "traj": traj,
+        "done": done,
+        "trunc": trunc,
+    }

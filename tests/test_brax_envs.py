@@ -16,50 +16,19 @@ import pytest
 
 pytest.importorskip("brax")
 
-from deepcrl.envs import make, wrappers
+from deepcrl.envs import make
 from deepcrl.envs.ant_maze import ant_maze_xml
 from deepcrl.envs.maze_layouts import MazeLayout
+from helpers import wrapped_rollout
 
 NUM_ENVS, STEPS, EPISODE = 4, 100, 20
 ROLLOUT_TASKS = ("reacher", "ant_u_maze")
 
 
-def _rollout(name: str) -> dict:
-    """A jitted STEPS-step random-action rollout of ``name`` under wrap_for_training."""
-    env = make(name)
-    venv = wrappers.wrap_for_training(env, episode_length=EPISODE, num_envs=NUM_ENVS)
-
-    @jax.jit
-    def run(key: jax.Array) -> tuple:
-        k_reset, k_act = jax.random.split(key)
-        state = venv.reset(k_reset)
-
-        def body(s, k):
-            a = jax.random.uniform(k, (NUM_ENVS, env.action_dim), minval=-1.0, maxval=1.0)
-            nxt = venv.step(s, a)
-            # obs of the state acted in, its goal and traj id, then the step's done flags.
-            rec = (s.obs, s.physics.goal, s.info["traj_id"], nxt.done, nxt.info["truncation"])
-            return nxt, rec
-
-        final, recs = jax.lax.scan(body, state, jax.random.split(k_act, STEPS))
-        return final, recs
-
-    final, (obs, goal, traj, done, trunc) = run(jax.random.key(0))
-    return {
-        "env": env,
-        "final": final,
-        "obs": obs,
-        "goal": goal,
-        "traj": traj,
-        "done": done,
-        "trunc": trunc,
-    }
-
-
 @pytest.fixture(scope="module", params=ROLLOUT_TASKS)
 def rollout(request: pytest.FixtureRequest) -> dict:
     """One compiled rollout per task, shared by every test in this module."""
-    return _rollout(request.param)
+    return wrapped_rollout(request.param, NUM_ENVS, STEPS, EPISODE)
 
 
 def test_declared_sizes_and_finite_obs(rollout: dict) -> None:

@@ -21,54 +21,22 @@ import pytest
 pytest.importorskip("brax")
 
 from deepcrl.config import CRLConfig, NetworkConfig
-from deepcrl.envs import make, wrappers
 from deepcrl.envs.humanoid import Humanoid, quat_to_mat
 from deepcrl.envs.humanoid_maze import HumanoidMaze
 from deepcrl.envs.maze_layouts import MazeLayout
 from deepcrl.envs.maze_task import MazeTask, layout_pairs, stitch_pairs
 from deepcrl.envs.registry import get_spec, list_envs
 from deepcrl.runner import train
-from helpers import small_config
+from helpers import small_config, wrapped_rollout
 
 NUM_ENVS, STEPS, EPISODE = 4, 100, 20
 ROLLOUT_TASKS = ("humanoid", "humanoid_u_maze")
 
 
-def _rollout(name: str) -> dict:
-    """A jitted STEPS-step random-action rollout of ``name`` under wrap_for_training."""
-    env = make(name)
-    venv = wrappers.wrap_for_training(env, episode_length=EPISODE, num_envs=NUM_ENVS)
-
-    @jax.jit
-    def run(state, key: jax.Array) -> tuple:
-        def body(s, k):
-            a = jax.random.uniform(k, (NUM_ENVS, env.action_dim), minval=-1.0, maxval=1.0)
-            nxt = venv.step(s, a)
-            # obs of the state acted in, its goal and traj id, then the step's flags.
-            rec = (s.obs, s.physics.goal, s.info["traj_id"], nxt.done, nxt.info["truncation"])
-            return nxt, rec
-
-        return jax.lax.scan(body, state, jax.random.split(key, STEPS))
-
-    first = jax.jit(venv.reset)(jax.random.key(0))
-    final, (obs, goal, traj, done, trunc) = run(first, jax.random.key(1))
-    return {
-        "env": env,
-        "run": run,
-        "first": first,
-        "final": final,
-        "obs": obs,
-        "goal": goal,
-        "traj": traj,
-        "done": done,
-        "trunc": trunc,
-    }
-
-
 @pytest.fixture(scope="module", params=ROLLOUT_TASKS)
 def rollout(request: pytest.FixtureRequest) -> dict:
     """One compiled rollout per task, shared by every test in this module."""
-    return _rollout(request.param)
+    return wrapped_rollout(request.param, NUM_ENVS, STEPS, EPISODE)
 
 
 def test_declared_sizes_and_finite_obs(rollout: dict) -> None:
