@@ -26,8 +26,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from deepcrl.envs.base import EnvState, GoalEnv
-from deepcrl.envs.brax_common import BraxPhysics, BraxSim, brax_asset, load_system
+from deepcrl.envs.base import EnvState
+from deepcrl.envs.brax_common import BraxPhysics, BraxSim, BraxTask, brax_asset, load_system
 from deepcrl.envs.registry import register
 
 ANT_XML = "ant.xml"
@@ -64,7 +64,7 @@ def add_free_body(
     return ET.tostring(root, encoding="unicode")
 
 
-class Ant(GoalEnv):
+class Ant(BraxTask):
     """Brax ant; goal = torso xy; falls terminate."""
 
     extra_state_dim: int = 0
@@ -122,6 +122,10 @@ class Ant(GoalEnv):
         obs = jnp.concatenate([state, goal])
         return obs, {"distance": jnp.linalg.norm(achieved - goal)}
 
+    def terminated(self, ps: Any) -> jax.Array:
+        """() bool: the ant fell (the only way its episode ends early)."""
+        return self.fallen(ps)
+
     def fallen(self, ps: Any) -> jax.Array:
         """() bool: torso height outside the healthy range."""
         lo, hi = self.healthy_z_range
@@ -146,15 +150,6 @@ class Ant(GoalEnv):
         ps = self.sim.init(q, qd)
         obs, metrics = self._observe(ps, goal)
         return EnvState.first(BraxPhysics(pipeline_state=ps, goal=goal), obs, metrics)
-
-    def step(self, state: EnvState, action: jax.Array) -> EnvState:
-        """Apply the clipped torques for one control step; done = 1 on a fall."""
-        physics: BraxPhysics = state.physics
-        ps = self.sim.step(physics.pipeline_state, jnp.clip(action, -1.0, 1.0))
-        obs, metrics = self._observe(ps, physics.goal)
-        return state.advance(
-            BraxPhysics(pipeline_state=ps, goal=physics.goal), obs, metrics, done=self.fallen(ps)
-        )
 
 
 register(

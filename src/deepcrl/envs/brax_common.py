@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from deepcrl.envs.base import EnvState, GoalEnv
 from deepcrl.errors import ConfigError
 
 BACKENDS = ("generalized", "spring", "positional")
@@ -200,3 +201,29 @@ class MjxPhysics:
     def render_positions(self) -> jax.Array:
         """(..., nq) MuJoCo qpos (the renderer's hook, as ``BraxPhysics.render_positions``)."""
         return self.data.qpos
+
+
+class BraxTask(GoalEnv):
+    """A task driven by a ``BraxSim`` with actions as clipped torques, goal in BraxPhysics.
+
+    Subclasses set ``self.sim`` and define ``_observe(ps, goal) -> (obs, metrics)``;
+    ``terminated`` (default: never) ends an episode early, e.g. on a fall.
+    """
+
+    sim: BraxSim
+
+    def _observe(self, ps: Any, goal: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """(obs_dim,) obs = state ++ goal and the per-step metrics."""
+        raise NotImplementedError
+
+    def terminated(self, ps: Any) -> jax.Array | None:
+        """() bool: whether the episode ends at pipeline state ``ps`` (None: never)."""
+        return None
+
+    def step(self, state: EnvState, action: jax.Array) -> EnvState:
+        """Apply the actions clipped to [-1, 1] for one control step."""
+        physics: BraxPhysics = state.physics
+        ps = self.sim.step(physics.pipeline_state, jnp.clip(action, -1.0, 1.0))
+        obs, metrics = self._observe(ps, physics.goal)
+        physics = BraxPhysics(pipeline_state=ps, goal=physics.goal)
+        return state.advance(physics, obs, metrics, done=self.terminated(ps))

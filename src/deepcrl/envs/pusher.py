@@ -48,8 +48,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from deepcrl.envs.base import EnvState, GoalEnv
-from deepcrl.envs.brax_common import BraxPhysics, BraxSim, brax_asset, load_system, rotate
+from deepcrl.envs.base import EnvState
+from deepcrl.envs.brax_common import BraxPhysics, BraxSim, BraxTask, brax_asset, load_system, rotate
 from deepcrl.envs.registry import register
 
 PUSHER_XML = "pusher.xml"
@@ -69,7 +69,7 @@ CANDIDATES = 8
 """Object/goal pairs drawn per reset by the rejection sampler."""
 
 
-class Pusher(GoalEnv):
+class Pusher(BraxTask):
     """7-DoF arm pushing a cylinder; goal = object xyz."""
 
     def __init__(
@@ -154,13 +154,6 @@ class Pusher(GoalEnv):
         goal = jnp.concatenate([home + goal_yx[::-1], jnp.array([self._object_z])])
         obs, metrics = self._observe(ps, goal)
         return EnvState.first(BraxPhysics(pipeline_state=ps, goal=goal), obs, metrics)
-
-    def step(self, state: EnvState, action: jax.Array) -> EnvState:
-        """Apply the clipped torques for one control step; never terminates."""
-        physics: BraxPhysics = state.physics
-        ps = self.sim.step(physics.pipeline_state, jnp.clip(action, -1.0, 1.0))
-        obs, metrics = self._observe(ps, physics.goal)
-        return state.advance(BraxPhysics(pipeline_state=ps, goal=physics.goal), obs, metrics)
 
 
 register(

@@ -31,12 +31,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from deepcrl.envs.base import EnvState, GoalEnv
-from deepcrl.envs.brax_common import BraxPhysics, BraxSim, brax_asset, load_system, rotate
+from deepcrl.envs.base import EnvState
+from deepcrl.envs.brax_common import BraxPhysics, BraxSim, BraxTask, brax_asset, load_system, rotate
 from deepcrl.envs.registry import register
 
 
-class Reacher(GoalEnv):
+class Reacher(BraxTask):
     """Two-link planar arm; goal = fingertip xyz."""
 
     def __init__(
@@ -105,13 +105,6 @@ class Reacher(GoalEnv):
         goal = jnp.concatenate([goal_xy, self._tip(ps)[0][2:3]])  # z = tip height
         obs, metrics = self._observe(ps, goal)
         return EnvState.first(BraxPhysics(pipeline_state=ps, goal=goal), obs, metrics)
-
-    def step(self, state: EnvState, action: jax.Array) -> EnvState:
-        """Apply the clipped torques for one control step."""
-        physics: BraxPhysics = state.physics
-        ps = self.sim.step(physics.pipeline_state, jnp.clip(action, -1.0, 1.0))
-        obs, metrics = self._observe(ps, physics.goal)
-        return state.advance(BraxPhysics(pipeline_state=ps, goal=physics.goal), obs, metrics)
 
 
 register(
