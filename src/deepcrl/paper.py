@@ -1,7 +1,7 @@
 """The paper's tasks and numbers (Wang et al., NeurIPS 2025; see ../shared/FACTS.md).
 
-Only facts live here: task shapes (so plans and cost estimates work for tasks that are not
-registered yet) and the published results the presets are compared against.
+Only facts live here: the published task shapes (tests check our envs against them) and the
+published results the presets are compared against.
 """
 
 from __future__ import annotations
