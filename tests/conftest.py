@@ -44,6 +44,24 @@ def pytest_sessionfinish() -> None:
         shutil.rmtree(CACHE_DIR, ignore_errors=True)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def quick_compile(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """Compile with XLA's optimisations off in modules that set ``QUICK_COMPILE = True``.
+
+    Those modules run Brax/MJX physics a few hundred steps: compiling it is most of their
+    time, and an unoptimised program computes the same values (to rounding) for them.
+    Module scope, so it is in force before the modules' own compiled fixtures.
+    """
+    if not getattr(request.module, "QUICK_COMPILE", False):
+        yield
+        return
+    jax.config.update("jax_disable_most_optimizations", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_disable_most_optimizations", False)
+
+
 @pytest.fixture(scope="session")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> runner.RunResult:
     """A finished 4-epoch run with checkpoints 2, 3, 4 and TensorBoard logs (copy it before

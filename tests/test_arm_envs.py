@@ -21,6 +21,8 @@ pytest.importorskip("mujoco.mjx")
 from deepcrl.envs import arm_mjcf, make, wrappers
 from deepcrl.evaluate import make_evaluator
 
+QUICK_COMPILE = True
+"""Physics compiles dominate this module: compile it unoptimised (conftest.quick_compile)."""
 NUM_ENVS, STEPS, EPISODE = 4, 100, 20
 CUBE_TASKS = ("arm_push_easy", "arm_push_hard", "arm_binpick_easy", "arm_binpick_hard")
 

@@ -21,6 +21,8 @@ from deepcrl.envs.ant_maze import ant_maze_xml
 from deepcrl.envs.maze_layouts import MazeLayout
 from helpers import wrapped_rollout
 
+QUICK_COMPILE = True
+"""Physics compiles dominate this module: compile it unoptimised (conftest.quick_compile)."""
 NUM_ENVS, STEPS, EPISODE = 4, 100, 20
 ROLLOUT_TASKS = ("reacher", "ant_u_maze")
 

@@ -29,6 +29,8 @@ from deepcrl.envs.registry import get_spec, list_envs
 from deepcrl.runner import train
 from helpers import small_config, wrapped_rollout
 
+QUICK_COMPILE = True
+"""Physics compiles dominate this module: compile it unoptimised (conftest.quick_compile)."""
 NUM_ENVS, STEPS, EPISODE = 4, 100, 20
 ROLLOUT_TASKS = ("humanoid", "humanoid_u_maze")
 

@@ -30,6 +30,8 @@ from deepcrl.evaluate import make_evaluator
 from deepcrl.runner import train
 from helpers import small_config
 
+QUICK_COMPILE = True
+"""Physics compiles dominate this module: compile it unoptimised (conftest.quick_compile)."""
 NUM_ENVS, STEPS, EPISODE = 4, 100, 20
 PUSH_STEPS = 15
 """ant_push: slot 2 is driven into the block for this many steps of its first episode."""
