@@ -24,7 +24,7 @@ RESUME_FLAGS = ("progress", "devices")
 
 
 def train_command(cfg: TrainArgs, resume: Path | None = None) -> None:
-    """Train a contrastive RL agent (default: depth 16, width 128 on the point-mass U-maze).
+    """Train a contrastive RL agent (default: depth 16, width 64 on the point-mass U-maze).
 
     Args:
         cfg: The run's settings.

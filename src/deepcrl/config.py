@@ -179,8 +179,8 @@ class TrainConfig:
     """Devices to train on, data parallel (default: all; with several processes, all of
     every process). Envs, replay buffer, eval envs and each SGD batch are split evenly
     across them; parameters are replicated and gradients averaged over the global batch."""
-    network: NetworkConfig = field(default_factory=lambda: NetworkConfig(depth=16, width=128))
-    """Actor and critic architecture (CPU demo default: depth 16, width 128)."""
+    network: NetworkConfig = field(default_factory=lambda: NetworkConfig(depth=16, width=64))
+    """Actor and critic architecture (CPU demo default: depth 16, width 64)."""
     crl: CRLConfig = field(
         default_factory=lambda: CRLConfig(actor_lr=1e-3, critic_lr=1e-3, alpha_lr=3e-3)
     )
