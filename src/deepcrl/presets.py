@@ -64,7 +64,8 @@ CPU_STUDY = TrainConfig(
     progress=False,
 )
 """The CPU demo schedule (`deepcrl train` defaults: 128 envs x 25 steps, 32 SGD steps of batch
-256, 1.5M env steps in 15 epochs, Adam 1e-3) at width 128 (the default before it became 64), evaluated on far goals only."""
+256, 1.5M env steps in 15 epochs, Adam 1e-3) at width 128 (the default before it became 64),
+evaluated on far goals only."""
 
 PRESETS: dict[str, Preset] = {
     p.name: p
