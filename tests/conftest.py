@@ -10,6 +10,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 
 import jax
 import pytest
@@ -45,21 +46,21 @@ def pytest_sessionfinish() -> None:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def quick_compile(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+def quick_compile(request: pytest.FixtureRequest) -> Iterator[None]:
     """Compile with XLA's optimisations off in modules that set ``QUICK_COMPILE = True``.
 
     Those modules run Brax/MJX physics a few hundred steps: compiling it is most of their
     time, and an unoptimised program computes the same values (to rounding) for them.
-    Module scope, so it is in force before the modules' own compiled fixtures.
+    Module scope, so it is in force before the modules' own compiled fixtures; the previous
+    setting (e.g. from JAX_DISABLE_MOST_OPTIMIZATIONS) is restored afterwards.
     """
-    if not getattr(request.module, "QUICK_COMPILE", False):
-        yield
-        return
-    jax.config.update("jax_disable_most_optimizations", True)
+    previous = jax.config.read("jax_disable_most_optimizations")
+    if getattr(request.module, "QUICK_COMPILE", False):
+        jax.config.update("jax_disable_most_optimizations", True)
     try:
         yield
     finally:
-        jax.config.update("jax_disable_most_optimizations", False)
+        jax.config.update("jax_disable_most_optimizations", previous)
 
 
 @pytest.fixture(scope="session")
