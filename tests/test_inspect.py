@@ -30,6 +30,20 @@ def test_eval_on_another_layout_and_epoch(
     assert "epoch 2 on point_u_maze_eval: 8 episodes of 30 steps" in out
 
 
+def test_eval_per_goal_prints_one_row_per_goal_cell(
+    finished: runner.RunResult, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["eval", str(finished.run_dir), "--env", "point_u_maze", "--per-goal"]
+    main([*argv, "--episodes", "64", "--episode-length", "20"])
+    lines = capsys.readouterr().out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["goal", "cell"])
+    rows = [line.split(")")[1].split() for line in lines[header + 1 :]]
+    # The U maze's six goal cells, by path length from the start; all 64 episodes counted.
+    assert [int(row[0]) for row in rows] == [1, 2, 3, 4, 5, 6]
+    assert sum(int(row[1]) for row in rows) == 64
+    assert all(0.0 <= float(row[2]) <= 1.0 for row in rows)
+
+
 def test_render_writes_one_frame_per_step_and_reset(
     finished: runner.RunResult, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

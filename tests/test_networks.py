@@ -237,7 +237,12 @@ def test_scan_remat_unroll_gradients_equal_loop_gradients():
     g_loop, g_scan = fast_jit(grads, params)(params)
     leaves = jax.tree_util.tree_leaves_with_path(g_loop)
     for (path, a), b in zip(leaves, jax.tree.leaves(g_scan), strict=True):
-        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6, err_msg=jax.tree_util.keystr(path))
+        # float32 round-off of a sum scales with the leaf's largest entries (up to ~5 here):
+        # a small entry next to them may differ by ~1e-6 * that scale between the programs.
+        scale = max(1.0, float(np.abs(a).max()))
+        np.testing.assert_allclose(
+            b, a, rtol=1e-4, atol=1e-6 * scale, err_msg=jax.tree_util.keystr(path)
+        )
     # Every block gets a real gradient (a scan that dropped a block would leave zeros).
     assert np.all(np.abs(np.asarray(g_scan["params"]["tower"]["kernel"])).sum(axis=(1, 2, 3)) > 0)
 

@@ -90,6 +90,7 @@ def eval_command(
     episode_length: int | None = None,
     epoch: int | None = None,
     seed: int = 0,
+    per_goal: bool = False,
 ) -> None:
     """Evaluate a run's policy from its checkpoint and print the metrics.
 
@@ -100,17 +101,38 @@ def eval_command(
         episode_length: Steps per episode; default: the run's episode length.
         epoch: Checkpoint epoch to load; default: the latest.
         seed: Seed of the evaluation episodes' starts and goals.
+        per_goal: Also print a table per goal cell of a maze task (episodes grouped by the
+            cell of their goal; use many episodes, e.g. 1024).
     """
     import jax
+    import numpy as np
 
-    from deepcrl.evaluate import make_evaluator
+    from deepcrl.evaluate import make_episode_evaluator, maze_grid, metrics_per_goal_cell
 
     policy, name, task, length = _policy_and_task(run_dir, env, episodes, episode_length, epoch)
-    evaluate = jax.jit(make_evaluator(task, length, episodes, policy.agent.greedy))
-    metrics = evaluate(policy.actor_params, jax.random.PRNGKey(seed))
+    if per_goal:
+        maze_grid(task)  # a task without goal cells fails here, before compiling
+    evaluate = jax.jit(make_episode_evaluator(task, length, episodes, policy.agent.greedy))
+    per_episode = jax.device_get(evaluate(policy.actor_params, jax.random.PRNGKey(seed)))
     print(f"{run_dir} epoch {policy.epoch} on {name}: {episodes} episodes of {length} steps")
-    for key, value in metrics.items():
-        print(f"  {key:<28} {float(value):.4f}")
+    for key, values in per_episode.items():
+        if key != "goal":
+            print(f"  eval/{key:<23} {float(np.mean(values)):.4f}")
+    if per_goal:
+        print(_per_goal_table(metrics_per_goal_cell(task, per_episode)))
+
+
+def _per_goal_table(rows: dict[tuple[int, int], dict[str, float]]) -> str:
+    """Plain-text table: one line per goal cell, nearest to the start first."""
+    lines = [
+        "  goal cell  path cells  episodes  success  time at goal  final distance",
+        *(
+            f"  {cell!s:<9}  {r['path_cells']:>10.0f}  {r['episodes']:>8.0f}"
+            f"  {r['success_rate']:>7.3f}  {r['time_at_goal']:>12.1f}  {r['final_distance']:>14.3f}"
+            for cell, r in rows.items()
+        ),
+    ]
+    return "\n".join(lines)
 
 
 def render_command(
