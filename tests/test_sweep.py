@@ -140,6 +140,19 @@ def test_every_preset_plans_with_paper_numbers_and_costs() -> None:
     assert 150e6 < limit.costs[deepest.group].params["total"] < 210e6
 
 
+def test_paper_presets_use_the_papers_method_not_the_cpu_demo_settings() -> None:
+    """The demo's exploration and entropy defaults must not leak into paper reproductions."""
+    demo = TrainConfig()
+    assert demo.chained_goals > 0 and demo.crl.target_entropy_scale != 0.5  # what could leak
+    for name in PRESETS:
+        base = preset_spec(name).base
+        assert base.chained_goals == 0, name
+        assert base.crl.target_entropy_scale == 0.5, name
+        if name != "cpu_depth":
+            assert base.crl.actor_lr == base.crl.critic_lr == 3e-4, name
+            assert base.num_eval_envs == 128, name
+
+
 def test_unknown_task_fails_before_anything_is_written(tmp_path: Path) -> None:
     bad = dataclasses.replace(spec(tmp_path), base=dataclasses.replace(TINY, env="arm_push_eas"))
     with pytest.raises(ConfigError, match="unknown env 'arm_push_eas'; closest: arm_push_easy"):

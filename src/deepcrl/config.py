@@ -166,13 +166,15 @@ class TrainConfig:
     """Env steps per environment collected before training starts (>= episode length)."""
     replay_capacity: int = 2000
     """Replay buffer length in time steps per environment."""
-    num_eval_envs: int = 128
-    """Environments (= episodes) per evaluation."""
-    chained_goals: int = 0
+    num_eval_envs: int = 512
+    """Environments (= episodes) per evaluation (512: the success rate reads within about
+    +/-0.01 of the policy's, where 128 wandered by +/-0.03)."""
+    chained_goals: int = 2
     """Exploration: while collecting training data, command up to this many further goals
     per episode, each drawn from the task's goal distribution once the previous one is
-    reached (0: one goal per episode); evaluation never does. CRL learns from hindsight
-    goals, so this only changes where the agent goes."""
+    reached (0: one goal per episode, the paper's setting); evaluation never does. CRL
+    learns from hindsight goals, so this only changes where the agent goes (e.g. on from
+    the U maze's bend to its far end, which a one-goal agent never visits)."""
     seed: int = 0
     """Random seed for everything."""
     devices: int | None = None
@@ -182,10 +184,11 @@ class TrainConfig:
     network: NetworkConfig = field(default_factory=lambda: NetworkConfig(depth=16, width=64))
     """Actor and critic architecture (CPU demo default: depth 16, width 64)."""
     crl: CRLConfig = field(
-        default_factory=lambda: CRLConfig(actor_lr=1e-3, critic_lr=1e-3, alpha_lr=3e-3)
+        default_factory=lambda: CRLConfig(alpha_lr=3e-3, target_entropy_scale=2.0)
     )
-    """Contrastive RL objective and optimisation (CPU demo default: faster learning rates
-    than the paper's 3e-4, for a minutes-long run)."""
+    """Contrastive RL objective and optimisation (CPU demo default: a lower target entropy
+    than the paper's, -2 per action dimension, so that the greedy evaluation policy acts
+    like the sampled one and does not stall short of a goal; a faster alpha)."""
     run_dir: Path | None = None
     """Where the run writes config.json and metrics.jsonl; default runs/<env>-<time>."""
     overwrite: bool = False

@@ -29,12 +29,14 @@ PAPER_SCHEDULE = TrainConfig(
     prefill_steps=1000,
     replay_capacity=10_000,
     num_eval_envs=128,
+    chained_goals=0,
     network=NetworkConfig(depth=4, width=256),
     crl=CRLConfig(batch_size=512, actor_lr=3e-4, critic_lr=3e-4, alpha_lr=3e-4),
     progress=False,
 )
 """The paper's training schedule (FACTS.md section 3): 512 envs x 62 steps, 800 SGD steps of
-batch 512 per training step, Adam 3e-4, replay 10,000 per env, 100 epochs."""
+batch 512 per training step, Adam 3e-4, replay 10,000 per env, 100 epochs, one goal per
+episode and the paper's target entropy (-0.5 per action dimension)."""
 
 
 @dataclass(frozen=True)
@@ -60,12 +62,16 @@ def _table1_text() -> str:
 CPU_STUDY = TrainConfig(
     env="point_u_maze",
     eval_env="point_u_maze_eval",
+    num_eval_envs=128,
+    chained_goals=0,
     network=NetworkConfig(depth=16, width=128),
+    crl=CRLConfig(actor_lr=1e-3, critic_lr=1e-3, alpha_lr=3e-3),
     progress=False,
 )
-"""The CPU demo schedule (`deepcrl train` defaults: 128 envs x 25 steps, 32 SGD steps of batch
-256, 1.5M env steps in 15 epochs, Adam 1e-3) at width 128 (the default before it became 64),
-evaluated on far goals only."""
+"""The CPU demo schedule (128 envs x 25 steps, 32 SGD steps of batch 256, 1.5M env steps in
+15 epochs) with the demo's settings from before 2026-12-02 (width 128, Adam 1e-3, the paper's
+target entropy, one goal per episode, 128 eval episodes), evaluated on far goals only: the
+documented CPU depth study ran with them."""
 
 PRESETS: dict[str, Preset] = {
     p.name: p
