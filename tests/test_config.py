@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from deepcrl.agents.crl import CRLAgent, make_networks
@@ -148,6 +149,7 @@ def test_every_config_field_is_read_by_the_code() -> None:
         {"crl": {"actor_lr": 1e-3}},
         {"crl": {"critic_lr": 1e-3}},
         {"crl": {"alpha_lr": 1e-3}},
+        {"crl": {"lr_schedule": "cosine"}},
         {"crl": {"target_entropy_scale": 1.0}},
         {"crl": {"actor_random_goals": 0.5}},
     ],
@@ -157,7 +159,7 @@ def test_network_and_objective_fields_change_the_compiled_update(change: dict) -
     net, crl = NetworkConfig(depth=8, width=8, repr_dim=4), CRLConfig(batch_size=4)
 
     def lowered(net: NetworkConfig, crl: CRLConfig) -> str:
-        agent = CRLAgent(make_networks(net, 2, 2, 2), crl)
+        agent = CRLAgent(make_networks(net, 2, 2, 2), crl, total_sgd_steps=100)
         state = agent.init(jax.random.PRNGKey(0))
         batch = {"state": jnp.ones((4, 2)), "action": jnp.zeros((4, 2)), "goal": jnp.ones((4, 2))}
         return jax.jit(agent.update).lower(state, batch, jax.random.PRNGKey(1)).as_text()
@@ -166,3 +168,25 @@ def test_network_and_objective_fields_change_the_compiled_update(change: dict) -
     net2 = dataclasses.replace(net, **change.get("network", {}))
     crl2 = dataclasses.replace(crl, **change.get("crl", {}))
     assert lowered(net2, crl2) != base
+
+
+def test_cosine_schedule_takes_adam_steps_from_lr_down_to_a_tenth() -> None:
+    """Adam's first step on a constant gradient is lr * sign(g); a cosine schedule over
+    T SGD steps scales step t by 0.1 + 0.9 * (1 + cos(pi t / T)) / 2, so the last of
+    T = 4 steps moves 0.1 + 0.9 * (1 + cos(3 pi / 4)) / 2 = 0.2318 of the first."""
+    net = NetworkConfig(depth=4, width=8, repr_dim=4)
+    agent = CRLAgent(make_networks(net, 2, 2, 2), CRLConfig(lr_schedule="cosine"), 4)
+    actor_tx, critic_tx, alpha_tx = agent._optimizers
+    for tx, lr in ((actor_tx, 3e-4), (critic_tx, 3e-4)):
+        params = jnp.zeros(3)
+        opt = tx.init(params)
+        steps = []
+        for _ in range(4):
+            updates, opt = tx.update(jnp.ones(3), opt, params)
+            steps.append(float(-updates[0]))
+        expected = [lr * (0.1 + 0.9 * (1 + np.cos(np.pi * t / 4)) / 2) for t in range(4)]
+        np.testing.assert_allclose(steps, expected, rtol=1e-3)
+    updates, _ = alpha_tx.update(jnp.ones(()), alpha_tx.init(jnp.zeros(())), jnp.zeros(()))
+    assert float(-updates) == pytest.approx(3e-4, rel=1e-3)  # alpha's rate stays constant
+    with pytest.raises(ValueError, match="needs total_sgd_steps >= 1"):
+        CRLAgent(agent.nets, CRLConfig(lr_schedule="cosine"))

@@ -13,8 +13,9 @@ from deepcrl.cli import main
 def test_eval_prints_the_metrics_of_the_latest_checkpoint(
     finished: runner.RunResult, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    main(["eval", str(finished.run_dir), "--episodes", "16"])
+    main(["eval", str(finished.run_dir)])
     out = capsys.readouterr().out
+    # As many episodes as the run's own evaluations (num_eval_envs=16), by default.
     assert "epoch 4 on point_arena: 16 episodes of 50 steps" in out
     values = dict(line.split() for line in out.splitlines()[1:])
     assert set(values) >= {"eval/success_rate", "eval/time_at_goal", "eval/final_distance"}

@@ -143,11 +143,14 @@ def test_every_preset_plans_with_paper_numbers_and_costs() -> None:
 def test_paper_presets_use_the_papers_method_not_the_cpu_demo_settings() -> None:
     """The demo's exploration and entropy defaults must not leak into paper reproductions."""
     demo = TrainConfig()
-    assert demo.chained_goals > 0 and demo.crl.target_entropy_scale != 0.5  # what could leak
+    # What could leak:
+    assert demo.chained_goals > 0 and demo.crl.target_entropy_scale != 0.5
+    assert demo.crl.lr_schedule == "cosine"
     for name in PRESETS:
         base = preset_spec(name).base
         assert base.chained_goals == 0, name
         assert base.crl.target_entropy_scale == 0.5, name
+        assert base.crl.lr_schedule == "constant", name
         if name != "cpu_depth":
             assert base.crl.actor_lr == base.crl.critic_lr == 3e-4, name
             assert base.num_eval_envs == 128, name

@@ -277,9 +277,8 @@ def load_policy(run_dir: Path, epoch: int | None = None) -> LoadedPolicy:
     cfg = TrainConfig.from_dict(read_run_config(run_dir))
     env = envs.make(cfg.env)
     cfg = cfg.with_episode_length(env.default_episode_length)
-    agent = CRLAgent(
-        make_networks(cfg.network, env.state_dim, env.action_dim, env.goal_dim), cfg.crl
-    )
+    nets = make_networks(cfg.network, env.state_dim, env.action_dim, env.goal_dim)
+    agent = CRLAgent(nets, cfg.crl, cfg.total_sgd_steps)
     abstract = jax.eval_shape(agent.init, jax.random.PRNGKey(0))
     checkpointer = Checkpointer.existing(run_dir)
     try:

@@ -65,14 +65,18 @@ def changed_fields(cfg: Any, default: Any, ignore: tuple[str, ...] = ()) -> list
 
 
 def _policy_and_task(
-    run_dir: Path, env: str | None, episodes: int, episode_length: int | None, epoch: int | None
+    run_dir: Path,
+    env: str | None,
+    episodes: int | None,
+    episode_length: int | None,
+    epoch: int | None,
 ) -> tuple[Any, str, Any, int]:
     """(policy, task name, task, episode length) for eval/render, after checking the input."""
     from deepcrl import envs
     from deepcrl.checkpoint import load_policy
     from deepcrl.training import check_eval_env
 
-    if episodes <= 0:
+    if episodes is not None and episodes <= 0:
         raise ConfigError(f"episodes={episodes}: must be a positive integer")
     if episode_length is not None and episode_length <= 0:
         raise ConfigError(f"episode_length={episode_length}: must be a positive integer")
@@ -86,7 +90,7 @@ def _policy_and_task(
 def eval_command(
     run_dir: RunDir,
     env: str | None = None,
-    episodes: int = 128,
+    episodes: int | None = None,
     episode_length: int | None = None,
     epoch: int | None = None,
     seed: int = 0,
@@ -97,7 +101,7 @@ def eval_command(
     Args:
         run_dir: A run directory written by `deepcrl train`.
         env: Task to evaluate on (e.g. a maze's `_eval` layout); default: the run's task.
-        episodes: Episodes (parallel envs) to evaluate.
+        episodes: Episodes (parallel envs) to evaluate; default: the run's --num-eval-envs.
         episode_length: Steps per episode; default: the run's episode length.
         epoch: Checkpoint epoch to load; default: the latest.
         seed: Seed of the evaluation episodes' starts and goals.
@@ -110,6 +114,7 @@ def eval_command(
     from deepcrl.evaluate import make_episode_evaluator, maze_grid, metrics_per_goal_cell
 
     policy, name, task, length = _policy_and_task(run_dir, env, episodes, episode_length, epoch)
+    episodes = episodes or policy.cfg.num_eval_envs
     if per_goal:
         maze_grid(task)  # a task without goal cells fails here, before compiling
     evaluate = jax.jit(make_episode_evaluator(task, length, episodes, policy.agent.greedy))

@@ -17,6 +17,7 @@ from deepcrl.errors import ConfigError
 Activation = Literal["swish", "relu"]
 ContrastiveLoss = Literal["fwd_infonce", "bwd_infonce", "sym_infonce", "binary_nce"]
 Energy = Literal["l2", "l2_squared", "dot", "cosine"]
+LrSchedule = Literal["constant", "cosine"]
 
 __all__ = [
     "BLOCK_LAYERS",
@@ -127,6 +128,9 @@ class CRLConfig:
     """Adam learning rate of both critic encoders."""
     alpha_lr: float = 3e-4
     """Adam learning rate of log(alpha), the entropy temperature."""
+    lr_schedule: LrSchedule = "constant"
+    """Actor and critic learning rates: constant, or cosine-decayed to a tenth of their
+    value over the run's SGD steps (alpha's stays constant)."""
     target_entropy_scale: float = 0.5
     """Target entropy = -scale * action_dim."""
     actor_random_goals: float = 0.0
@@ -184,11 +188,14 @@ class TrainConfig:
     network: NetworkConfig = field(default_factory=lambda: NetworkConfig(depth=16, width=64))
     """Actor and critic architecture (CPU demo default: depth 16, width 64)."""
     crl: CRLConfig = field(
-        default_factory=lambda: CRLConfig(alpha_lr=3e-3, target_entropy_scale=2.0)
+        default_factory=lambda: CRLConfig(
+            alpha_lr=3e-3, target_entropy_scale=2.0, lr_schedule="cosine"
+        )
     )
     """Contrastive RL objective and optimisation (CPU demo default: a lower target entropy
     than the paper's, -2 per action dimension, so that the greedy evaluation policy acts
-    like the sampled one and does not stall short of a goal; a faster alpha)."""
+    like the sampled one and does not stall short of a goal; cosine-decayed learning rates,
+    so that the final policy stops swinging between epochs; a faster alpha)."""
     run_dir: Path | None = None
     """Where the run writes config.json and metrics.jsonl; default runs/<env>-<time>."""
     overwrite: bool = False
@@ -223,6 +230,11 @@ class TrainConfig:
     def train_steps_per_epoch(self) -> int:
         """Training steps in one epoch (exact: validate() rejects remainders)."""
         return self.total_env_steps // (self.num_epochs * self.env_steps_per_train_step)
+
+    @property
+    def total_sgd_steps(self) -> int:
+        """SGD steps of the whole run (prefill excluded: it trains nothing)."""
+        return self.sgd_steps * self.train_steps_per_epoch * self.num_epochs
 
     @property
     def env_steps_per_epoch(self) -> int:

@@ -151,7 +151,7 @@ def run_cost(cfg: TrainConfig, dims: TaskDims) -> RunCost:
     """Parameters, FLOPs and memory of one run of ``cfg`` on a task of shape ``dims``."""
     cfg = cfg.with_episode_length(dims.episode_length)
     per_step = sgd_step_flops(cfg, dims)
-    sgd_steps = cfg.sgd_steps * cfg.train_steps_per_epoch * cfg.num_epochs
+    sgd_steps = cfg.total_sgd_steps
     acting = forward_flops(cfg, dims)["actor"] * (
         cfg.total_env_steps
         + cfg.prefill_env_steps

@@ -109,7 +109,7 @@ def schedule_summary(cfg: TrainConfig, counts: dict[str, int]) -> dict[str, Any]
         "prefill_env_steps": cfg.prefill_env_steps,
         "training_env_steps": cfg.total_env_steps,
         "total_env_steps_with_prefill": cfg.total_env_steps + cfg.prefill_env_steps,
-        "sgd_steps_total": cfg.sgd_steps * cfg.train_steps_per_epoch * cfg.num_epochs,
+        "sgd_steps_total": cfg.total_sgd_steps,
         "episode_length": cfg.resolved_episode_length,
         "params": counts,
     }

@@ -100,7 +100,7 @@ def make_trainer(
     check_eval_env(env, eval_env, cfg.eval_env or cfg.env)
     episode_length = cfg.resolved_episode_length
     nets = make_networks(cfg.network, env.state_dim, env.action_dim, env.goal_dim)
-    agent = CRLAgent(nets, cfg.crl)
+    agent = CRLAgent(nets, cfg.crl, cfg.total_sgd_steps)
     train_env = wrap_for_training(
         env, episode_length, cfg.num_envs, chained_goals=cfg.chained_goals
     )

@@ -75,11 +75,30 @@ class CRLAgent:
 
     nets: CRLNetworks
     cfg: CRLConfig
+    total_sgd_steps: int = 0
+    """SGD steps of the whole run: the length of a decaying learning-rate schedule."""
+
+    def __post_init__(self) -> None:
+        if self.cfg.lr_schedule != "constant" and self.total_sgd_steps < 1:
+            raise ValueError(
+                f"lr_schedule={self.cfg.lr_schedule!r} needs total_sgd_steps >= 1, "
+                f"got {self.total_sgd_steps}"
+            )
+
+    def learning_rate(self, base: float) -> optax.ScalarOrSchedule:
+        """``base`` as the configured schedule over the run's SGD steps."""
+        if self.cfg.lr_schedule == "cosine":
+            return optax.cosine_decay_schedule(base, self.total_sgd_steps, alpha=0.1)
+        return base
 
     @property
     def _optimizers(self) -> tuple[optax.GradientTransformation, ...]:
         c = self.cfg
-        return optax.adam(c.actor_lr), optax.adam(c.critic_lr), optax.adam(c.alpha_lr)
+        return (
+            optax.adam(self.learning_rate(c.actor_lr)),
+            optax.adam(self.learning_rate(c.critic_lr)),
+            optax.adam(c.alpha_lr),
+        )
 
     @property
     def target_entropy(self) -> float:
