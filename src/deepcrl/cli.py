@@ -109,9 +109,13 @@ def eval_command(
             cell of their goal; use many episodes, e.g. 1024).
     """
     import jax
-    import numpy as np
 
-    from deepcrl.evaluate import make_episode_evaluator, maze_grid, metrics_per_goal_cell
+    from deepcrl.evaluate import (
+        episode_means,
+        make_episode_evaluator,
+        maze_grid,
+        metrics_per_goal_cell,
+    )
 
     policy, name, task, length = _policy_and_task(run_dir, env, episodes, episode_length, epoch)
     episodes = episodes or policy.cfg.num_eval_envs
@@ -120,9 +124,8 @@ def eval_command(
     evaluate = jax.jit(make_episode_evaluator(task, length, episodes, policy.agent.greedy))
     per_episode = jax.device_get(evaluate(policy.actor_params, jax.random.PRNGKey(seed)))
     print(f"{run_dir} epoch {policy.epoch} on {name}: {episodes} episodes of {length} steps")
-    for key, values in per_episode.items():
-        if key != "goal":
-            print(f"  eval/{key:<23} {float(np.mean(values)):.4f}")
+    for key, value in episode_means(per_episode).items():
+        print(f"  {key:<28} {float(value):.4f}")
     if per_goal:
         print(_per_goal_table(metrics_per_goal_cell(task, per_episode)))
 

@@ -86,16 +86,19 @@ def make_evaluator(
 ) -> Callable[[Params, jax.Array], dict[str, jax.Array]]:
     """Returns evaluate(actor_params, key) -> metrics averaged over num_envs episodes.
 
-    The keys are ``eval/<name>`` for every per-episode metric of make_episode_evaluator
-    except the goal.
+    The keys are those of episode_means.
     """
     episode_metrics = make_episode_evaluator(env, episode_length, num_envs, policy, place_envs)
 
     def evaluate(actor_params: Params, key: jax.Array) -> dict[str, jax.Array]:
-        episodes = episode_metrics(actor_params, key)
-        return {f"eval/{k}": jnp.mean(v) for k, v in episodes.items() if k != "goal"}
+        return episode_means(episode_metrics(actor_params, key))
 
     return evaluate
+
+
+def episode_means(episodes: dict[str, Any]) -> dict[str, Any]:
+    """``eval/<name>``: the mean over episodes of each per-episode metric but the goal."""
+    return {f"eval/{k}": jnp.mean(v) for k, v in episodes.items() if k != "goal"}
 
 
 def maze_grid(env: GoalEnv) -> tuple[MazeLayout, float]:
@@ -117,7 +120,7 @@ def metrics_per_goal_cell(env: GoalEnv, episodes: dict[str, Any]) -> dict[Cell, 
     """
     layout, cell_size = maze_grid(env)
     goals = np.asarray(episodes["goal"])[:, :2]
-    cells = np.floor(goals / cell_size + 0.5).astype(np.int64)  # centres at i * cell_size
+    cells = MazeLayout.cell_indices(goals, cell_size)
     distance = layout.bfs_distances(layout.start_cell)
     out: dict[Cell, dict[str, float]] = {}
     for cell in sorted({(int(i), int(j)) for i, j in cells}, key=lambda c: (distance[c], c)):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import difflib
+from typing import Any
 
 import numpy as np
 
@@ -331,6 +332,12 @@ class MazeLayout:
     def cell_centres(cells: tuple[Cell, ...] | list[Cell], cell_size: float) -> np.ndarray:
         """(n, 2) float32 centres: (x, y) = (i * cell_size, j * cell_size)."""
         return np.asarray(cells, dtype=np.float32).reshape(-1, 2) * np.float32(cell_size)
+
+    @staticmethod
+    def cell_indices(positions: Any, cell_size: float) -> Any:
+        """Integer (i, j) of the cell holding each position (..., 2), the inverse of
+        cell_centres (a cell spans its centre +/- cell_size / 2); NumPy or JAX arrays."""
+        return ((positions / cell_size + 0.5) // 1).astype("int32")
 
     def start_centre(self, cell_size: float) -> np.ndarray:
         """(2,) centre of the start cell."""

@@ -125,8 +125,7 @@ class PointMassMaze(GoalEnv):
         # cells are exactly the cells the square overlaps.
         offsets = self.radius * jnp.array([[-1, -1], [-1, 1], [1, -1], [1, 1]], jnp.float32)
         corners = pos[..., None, :] + offsets
-        # Cell index of a coordinate: floor(x / cell + 0.5), +1 for the padding ring.
-        idx = jnp.floor(corners / self.cell_size + 0.5).astype(jnp.int32) + 1
+        idx = MazeLayout.cell_indices(corners, self.cell_size) + 1  # +1: the padding ring
         idx = jnp.clip(idx, 0, jnp.array(self._walls.shape, jnp.int32) - 1)
         return jnp.asarray(self._walls)[idx[..., 0], idx[..., 1]].any(axis=-1)
 
